@@ -1,0 +1,305 @@
+//! The one error type of the exec family and its coarse [`ErrorKind`].
+//!
+//! Every variant's message names the thing that went wrong (the command, the
+//! executor id, the field, the daemon address) so that it can be shown to a user
+//! as it is. Code that branches on failures matches on [`Error::kind`], which is
+//! stable across backends, rather than on variants, which backends may add to.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// A boxed error from a backend or a dependency, kept as the source of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`Error`] as its default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The coarse class of an [`Error`]: what a caller can branch on.
+///
+/// The classes follow the Wippy error kinds the Lua module exposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Bad input: an unclosed quote, an empty command, a bad option or config
+    /// value, or an operation that is not valid in the process's current state.
+    Invalid,
+    /// Refused: the whitelist, the policy, file permissions or TLS trust.
+    PermissionDenied,
+    /// Something named does not exist: an executor id, a program, a work dir,
+    /// an image, an instance.
+    NotFound,
+    /// A daemon or service is down or cannot be reached.
+    Unavailable,
+    /// A deadline passed.
+    Timeout,
+    /// A peer answered something that makes no sense.
+    Protocol,
+    /// An I/O error with no better class.
+    Io,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// A short lower-case name, e.g. `"permission denied"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Io => "io",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong when creating, running or talking to a process.
+///
+/// Match on [`Error::kind`] to branch; the variants carry what the message needs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A command line that cannot be split into words, or that is empty.
+    #[error("invalid command line {command:?}: {reason}")]
+    InvalidCommandLine {
+        /// The command line as given.
+        command: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A bad value for a named option or setting.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument {
+        /// The option or setting, e.g. `env` or `output_encoding`.
+        field: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
+
+    /// An operation that is not valid in the process's current state, such as
+    /// starting it twice or waiting before it was started.
+    #[error("cannot {operation}: {reason}")]
+    InvalidState {
+        /// What was attempted, e.g. `"start the process"`.
+        operation: &'static str,
+        /// Why it cannot be done now.
+        reason: &'static str,
+    },
+
+    /// The command's argument vector is not in the executor's whitelist.
+    #[error("command {command:?} is not in the command whitelist of executor {executor}")]
+    NotWhitelisted {
+        /// The executor's id.
+        executor: String,
+        /// The command line as given.
+        command: String,
+    },
+
+    /// The policy hook refused an action.
+    #[error("policy refused to {action} on executor {executor}: {reason}")]
+    PolicyDenied {
+        /// The executor's id.
+        executor: String,
+        /// What was refused, e.g. `acquire the executor` or `run "rm -rf /"`.
+        action: String,
+        /// The policy's reason.
+        reason: String,
+    },
+
+    /// No executor is registered under this id.
+    #[error("no executor with id {id:?}{}", suggestion_suffix(.suggestion))]
+    ExecutorNotFound {
+        /// The id asked for.
+        id: String,
+        /// The nearest registered id, if one is close.
+        suggestion: Option<String>,
+    },
+
+    /// The program is not in any directory of the search path.
+    #[error("program {program:?} not found in PATH {path:?}")]
+    ProgramNotFound {
+        /// The program as named in the command.
+        program: String,
+        /// The search path that was used (the child's `PATH`, or the safe default).
+        path: String,
+    },
+
+    /// Something else that was named does not exist (a work dir, an image, an instance).
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. `work dir "/nope"`.
+        what: String,
+    },
+
+    /// A daemon or service cannot be reached or refused to serve.
+    #[error("{what} is unavailable{}", source_suffix(.source))]
+    Unavailable {
+        /// What is unavailable, naming its address.
+        what: String,
+        /// The underlying failure.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// The command ran longer than its timeout and was ended.
+    #[error("command {command:?} timed out after {after:?} and was killed")]
+    Timeout {
+        /// The command line as given.
+        command: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+
+    /// A peer sent something that does not follow its protocol.
+    #[error("protocol error from {peer}: {message}")]
+    Protocol {
+        /// Who sent it (a daemon address).
+        peer: String,
+        /// What was wrong.
+        message: String,
+    },
+
+    /// An I/O error, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, e.g. `spawn "ls"`.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A failure from a backend or an extension that fits no other variant, with
+    /// the kind it should be treated as.
+    #[error("{message}{}", source_suffix(.source))]
+    Other {
+        /// The class to report from [`Error::kind`].
+        kind: ErrorKind,
+        /// What went wrong.
+        message: String,
+        /// The underlying failure.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+fn suggestion_suffix(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!("; did you mean {s:?}?"),
+        None => String::new(),
+    }
+}
+
+fn source_suffix(source: &Option<BoxError>) -> String {
+    match source {
+        Some(s) => format!(": {s}"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// The class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidCommandLine { .. }
+            | Error::InvalidArgument { .. }
+            | Error::InvalidState { .. } => ErrorKind::Invalid,
+            Error::NotWhitelisted { .. } | Error::PolicyDenied { .. } => {
+                ErrorKind::PermissionDenied
+            }
+            Error::ExecutorNotFound { .. }
+            | Error::ProgramNotFound { .. }
+            | Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Io { source, .. } => match source.kind() {
+                io::ErrorKind::NotFound => ErrorKind::NotFound,
+                io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                io::ErrorKind::TimedOut => ErrorKind::Timeout,
+                io::ErrorKind::InvalidInput => ErrorKind::Invalid,
+                _ => ErrorKind::Io,
+            },
+            Error::Other { kind, .. } => *kind,
+        }
+    }
+
+    /// An [`Error::Io`] that says what was being done.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Other`] of the given kind, for backends and extensions.
+    pub fn other(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error::Other {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Error::InvalidState`]: `operation` cannot be done because of `reason`.
+    pub fn invalid_state(operation: &'static str, reason: &'static str) -> Self {
+        Error::InvalidState { operation, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_classed_by_their_io_kind() {
+        let e = Error::io(
+            "spawn \"x\"",
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        let e = Error::io("read", io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.to_string().starts_with("read: "));
+    }
+
+    #[test]
+    fn messages_name_the_thing() {
+        let e = Error::NotWhitelisted {
+            executor: "app:shell".into(),
+            command: "rm -rf /".into(),
+        };
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(
+            e.to_string(),
+            "command \"rm -rf /\" is not in the command whitelist of executor app:shell"
+        );
+        let e = Error::ExecutorNotFound {
+            id: "app:shel".into(),
+            suggestion: Some("app:shell".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no executor with id \"app:shel\"; did you mean \"app:shell\"?"
+        );
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn other_reports_the_kind_it_was_given() {
+        let e = Error::other(ErrorKind::Unavailable, "docker at unix:///x is down");
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(e.to_string(), "docker at unix:///x is down");
+    }
+}

@@ -1,0 +1,456 @@
+//! What an executor is configured with, what one call asks for, and the checked
+//! command that results from the two.
+//!
+//! Every backend turns a command line into a [`PreparedCommand`] with
+//! [`ExecutorSettings::prepare`]: split, whitelist, environment merge, policy.
+//! Only what `prepare` returns is run, so a backend cannot forget a check.
+
+use crate::command_line;
+use crate::decode::OutputEncoding;
+use crate::env::{self, Env};
+use crate::error::{Error, Result};
+use crate::policy::{CommandRequest, Policy};
+use crate::stdio::{BackendStdio, Stdio};
+use crate::whitelist::Whitelist;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How much output a process may produce that nobody has read yet, per stream,
+/// before the process blocks on a full pipe: 1 MiB.
+pub const DEFAULT_OUTPUT_BUFFER: usize = 1024 * 1024;
+
+/// The settings every executor kind shares, as configured in YAML
+/// (`default_work_dir`, `default_env`, `command_whitelist`, `output_encoding`)
+/// plus the executor's id and the embedder's policy.
+///
+/// ```
+/// use exec_core::{ExecOptions, ExecutorSettings, Whitelist};
+///
+/// let settings = ExecutorSettings::new("app:git")
+///     .default_env_var("PATH", "/usr/bin:/bin")
+///     .whitelist(Whitelist::parse(["git status"])?);
+/// let prepared = settings.prepare("git  'status'", ExecOptions::new().env("GIT_PAGER", "cat"))?;
+/// assert_eq!(prepared.argv, ["git", "status"]);
+/// assert_eq!(prepared.env.len(), 2);
+/// assert!(settings.prepare("git push", ExecOptions::new()).is_err());
+/// # Ok::<(), exec_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    id: String,
+    default_work_dir: Option<PathBuf>,
+    default_env: Env,
+    whitelist: Whitelist,
+    output_encoding: Option<&'static OutputEncoding>,
+    output_buffer: usize,
+    policy: Option<Arc<dyn Policy>>,
+}
+
+impl ExecutorSettings {
+    /// Settings for the executor `id`: no default work dir, an empty environment,
+    /// an empty whitelist (everything allowed), no decoding, no policy.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            default_work_dir: None,
+            default_env: Env::new(),
+            whitelist: Whitelist::default(),
+            output_encoding: None,
+            output_buffer: DEFAULT_OUTPUT_BUFFER,
+            policy: None,
+        }
+    }
+
+    /// Sets the work dir used when a call names none.
+    #[must_use]
+    pub fn default_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.default_work_dir = Some(dir.into());
+        self
+    }
+
+    /// Replaces the default environment.
+    #[must_use]
+    pub fn default_env(mut self, env: Env) -> Self {
+        self.default_env = env;
+        self
+    }
+
+    /// Adds one variable to the default environment.
+    #[must_use]
+    pub fn default_env_var(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.default_env.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets the command whitelist.
+    #[must_use]
+    pub fn whitelist(mut self, whitelist: Whitelist) -> Self {
+        self.whitelist = whitelist;
+        self
+    }
+
+    /// Decodes stdout and stderr from this encoding into UTF-8
+    /// (see [`decode::encoding_for_label`](crate::decode::encoding_for_label)).
+    #[must_use]
+    pub fn output_encoding(mut self, encoding: Option<&'static OutputEncoding>) -> Self {
+        self.output_encoding = encoding;
+        self
+    }
+
+    /// Sets how much unread output is buffered per stream
+    /// (default [`DEFAULT_OUTPUT_BUFFER`]; at least 4 KiB is used).
+    #[must_use]
+    pub fn output_buffer(mut self, bytes: usize) -> Self {
+        self.output_buffer = bytes.max(4096);
+        self
+    }
+
+    /// Sets the policy consulted for every command.
+    #[must_use]
+    pub fn policy(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The executor's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The work dir used when a call names none.
+    pub fn get_default_work_dir(&self) -> Option<&std::path::Path> {
+        self.default_work_dir.as_deref()
+    }
+
+    /// The default environment.
+    pub fn get_default_env(&self) -> &Env {
+        &self.default_env
+    }
+
+    /// The command whitelist.
+    pub fn get_whitelist(&self) -> &Whitelist {
+        &self.whitelist
+    }
+
+    /// The output encoding, if output is decoded.
+    pub fn get_output_encoding(&self) -> Option<&'static OutputEncoding> {
+        self.output_encoding
+    }
+
+    /// The policy, if one is set.
+    pub fn get_policy(&self) -> Option<&Arc<dyn Policy>> {
+        self.policy.as_ref()
+    }
+
+    /// Checks that the settings themselves are usable: the default environment's
+    /// names and values can be passed to a process.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] naming `default_env`.
+    pub fn validate(&self) -> Result<()> {
+        env::validate("default_env", &self.default_env)
+    }
+
+    /// Turns a command line and one call's options into the command to run:
+    /// splits the line, checks the whitelist, merges the environment
+    /// (`default_env`, then the call's `env`), picks the work dir and asks the
+    /// policy. Nothing runs here.
+    ///
+    /// # Errors
+    ///
+    /// `Invalid` for a command line that cannot be split or bad options,
+    /// `PermissionDenied` when the whitelist or the policy refuses.
+    pub fn prepare(&self, command_line: &str, options: ExecOptions) -> Result<PreparedCommand> {
+        let argv = command_line::split(command_line)?;
+        if !self.whitelist.allows(&argv) {
+            return Err(Error::NotWhitelisted {
+                executor: self.id.clone(),
+                command: command_line.to_owned(),
+            });
+        }
+        self.validate()?;
+        env::validate("env", &options.env)?;
+        if options.timeout == Some(Duration::ZERO) {
+            return Err(Error::InvalidArgument {
+                field: "timeout".to_owned(),
+                reason: "it must be greater than zero".to_owned(),
+            });
+        }
+        if options
+            .work_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return Err(Error::InvalidArgument {
+                field: "work_dir".to_owned(),
+                reason: "it is empty".to_owned(),
+            });
+        }
+        let env = env::merge(&self.default_env, &options.env);
+        let work_dir = options.work_dir.or_else(|| self.default_work_dir.clone());
+        if let Some(policy) = &self.policy {
+            let env_names: Vec<&str> = env.keys().map(String::as_str).collect();
+            let request = CommandRequest {
+                executor_id: &self.id,
+                argv: &argv,
+                work_dir: work_dir.as_deref(),
+                env_names: &env_names,
+            };
+            policy
+                .check_command(&request)
+                .map_err(|denial| Error::PolicyDenied {
+                    executor: self.id.clone(),
+                    action: format!("run {command_line:?}"),
+                    reason: denial.reason().to_owned(),
+                })?;
+        }
+        Ok(PreparedCommand {
+            executor_id: self.id.clone(),
+            command_line: command_line.to_owned(),
+            argv,
+            env,
+            work_dir,
+            timeout: options.timeout,
+            output_encoding: self.output_encoding,
+            output_buffer: self.output_buffer,
+        })
+    }
+
+    /// Asks the policy whether this executor may be acquired. Registries call it
+    /// from their `get`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PolicyDenied`] when the policy refuses.
+    pub fn check_acquire(&self) -> Result<()> {
+        match &self.policy {
+            Some(policy) => policy
+                .check_acquire(&self.id)
+                .map_err(|denial| Error::PolicyDenied {
+                    executor: self.id.clone(),
+                    action: "acquire the executor".to_owned(),
+                    reason: denial.reason().to_owned(),
+                }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The options of one call: a work dir, extra environment variables and a timeout.
+///
+/// ```
+/// use exec_core::ExecOptions;
+/// use std::time::Duration;
+///
+/// let options = ExecOptions::new()
+///     .work_dir("/srv/app")
+///     .env("RUST_LOG", "debug")
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(options.env["RUST_LOG"], "debug");
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ExecOptions {
+    /// The work dir; the executor's `default_work_dir` when `None`.
+    pub work_dir: Option<PathBuf>,
+    /// Variables added to (and overriding) the executor's `default_env`.
+    pub env: Env,
+    /// How long the process may run after `start` before it is killed and `wait`
+    /// reports a `Timeout` error.
+    pub timeout: Option<Duration>,
+}
+
+impl ExecOptions {
+    /// No work dir, no extra environment, no timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the work dir.
+    #[must_use]
+    pub fn work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.work_dir = Some(dir.into());
+        self
+    }
+
+    /// Adds an environment variable.
+    #[must_use]
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds environment variables.
+    #[must_use]
+    pub fn envs<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.env
+            .extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Sets the timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// A command that passed every check, ready for a backend to run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PreparedCommand {
+    /// The id of the executor that prepared it.
+    pub executor_id: String,
+    /// The command line as given, for messages.
+    pub command_line: String,
+    /// The split argument vector; never empty.
+    pub argv: Vec<String>,
+    /// The merged environment: the only variables the child gets.
+    pub env: Env,
+    /// The work dir, if any.
+    pub work_dir: Option<PathBuf>,
+    /// The timeout, counted from `start`.
+    pub timeout: Option<Duration>,
+    /// The encoding stdout and stderr are decoded from, if any.
+    pub output_encoding: Option<&'static OutputEncoding>,
+    /// Unread output buffered per stream.
+    pub output_buffer: usize,
+}
+
+impl PreparedCommand {
+    /// The program: the first word.
+    pub fn program(&self) -> &str {
+        self.argv.first().map_or("", String::as_str)
+    }
+
+    /// The stdio pipes for this command: the user's side (decoding applied) and
+    /// the backend's side.
+    pub fn stdio(&self) -> (Stdio, BackendStdio) {
+        Stdio::new(self.output_encoding, self.output_buffer)
+    }
+
+    /// A [`Error::Timeout`] for this command.
+    pub fn timeout_error(&self, after: Duration) -> Error {
+        Error::Timeout {
+            command: self.command_line.clone(),
+            after,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use crate::policy::PolicyDenial;
+    use std::sync::Mutex;
+
+    #[derive(Debug, Default)]
+    struct Recorder {
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Policy for Recorder {
+        fn check_acquire(&self, executor_id: &str) -> Result<(), PolicyDenial> {
+            Err(PolicyDenial::new(format!("{executor_id} is closed today")))
+        }
+        fn check_command(&self, request: &CommandRequest<'_>) -> Result<(), PolicyDenial> {
+            let line = format!(
+                "{} {:?} {:?} {:?}",
+                request.executor_id(),
+                request.argv(),
+                request.work_dir(),
+                request.env_names()
+            );
+            self.seen.lock().unwrap().push(line);
+            if request.argv()[0] == "rm" {
+                return Err(PolicyDenial::new("no deleting"));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn per_call_options_override_defaults() {
+        let settings = ExecutorSettings::new("t:x")
+            .default_work_dir("/a")
+            .default_env_var("A", "1")
+            .default_env_var("B", "1");
+        let p = settings
+            .prepare("ls", ExecOptions::new().work_dir("/b").env("B", "2"))
+            .unwrap();
+        assert_eq!(p.work_dir.as_deref(), Some(std::path::Path::new("/b")));
+        assert_eq!(
+            p.env,
+            Env::from([("A".into(), "1".into()), ("B".into(), "2".into())])
+        );
+        let p = settings.prepare("ls", ExecOptions::new()).unwrap();
+        assert_eq!(p.work_dir.as_deref(), Some(std::path::Path::new("/a")));
+    }
+
+    #[test]
+    fn the_policy_sees_names_not_values_and_can_refuse() {
+        let recorder = Arc::new(Recorder::default());
+        let settings = ExecutorSettings::new("t:x")
+            .default_env_var("SECRET", "hunter2")
+            .policy(recorder.clone());
+        settings
+            .prepare("ls -l", ExecOptions::new().work_dir("/w"))
+            .unwrap();
+        let err = settings
+            .prepare("rm -rf /", ExecOptions::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(
+            err.to_string(),
+            "policy refused to run \"rm -rf /\" on executor t:x: no deleting"
+        );
+        let seen = recorder.seen.lock().unwrap();
+        assert_eq!(seen[0], "t:x [\"ls\", \"-l\"] Some(\"/w\") [\"SECRET\"]");
+        assert!(seen.iter().all(|l| !l.contains("hunter2")));
+        let err = settings.check_acquire().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("t:x is closed today"), "{err}");
+    }
+
+    #[test]
+    fn the_whitelist_is_checked_before_the_policy() {
+        let recorder = Arc::new(Recorder::default());
+        let settings = ExecutorSettings::new("t:x")
+            .whitelist(Whitelist::parse(["ls"]).unwrap())
+            .policy(recorder.clone());
+        let err = settings
+            .prepare("cat /etc/shadow", ExecOptions::new())
+            .unwrap_err();
+        assert!(matches!(err, Error::NotWhitelisted { .. }));
+        assert!(recorder.seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_options_are_invalid_and_named() {
+        let settings = ExecutorSettings::new("t:x");
+        for (options, field) in [
+            (ExecOptions::new().env("A=B", "x"), "invalid env"),
+            (
+                ExecOptions::new().timeout(Duration::ZERO),
+                "invalid timeout",
+            ),
+            (ExecOptions::new().work_dir(""), "invalid work_dir"),
+        ] {
+            let err = settings.prepare("ls", options).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Invalid);
+            assert!(err.to_string().starts_with(field), "{err}");
+        }
+        let bad_defaults = ExecutorSettings::new("t:x").default_env_var("", "x");
+        let err = bad_defaults.prepare("ls", ExecOptions::new()).unwrap_err();
+        assert!(err.to_string().starts_with("invalid default_env"), "{err}");
+    }
+}
