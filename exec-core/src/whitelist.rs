@@ -123,7 +123,7 @@ mod tests {
             listed in proptest::collection::vec(proptest::collection::vec("[a-z ']{1,6}", 1..4), 1..4),
             candidate in proptest::collection::vec("[a-z ']{1,6}", 1..4),
         ) {
-            let lines: Vec<String> = listed.iter().map(|w| command_line::join(w)).collect();
+            let lines: Vec<String> = listed.iter().map(command_line::join).collect();
             let list = Whitelist::parse(&lines).unwrap();
             let spelled = command_line::join(&candidate);
             let allowed = list.allows_command_line(&spelled).unwrap();

@@ -1,0 +1,393 @@
+//! One host process: its life cycle, its process group and its reaping.
+//!
+//! After `start`, a supervisor task owns the `tokio::process::Child`: it waits
+//! for the exit (or the timeout), reaps the child, kills what is left of its
+//! process group and publishes the outcome on a `watch` channel. Every other
+//! method only reads that channel or signals the group, so `wait` in one task
+//! never blocks `signal` or `close` in another.
+
+use crate::lookup::resolve_program;
+use exec_core::stdio::{BackendStdio, OutputSink};
+use exec_core::{BoxFuture, Error, ExitStatus, PreparedCommand, Process, Result, Stdio};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::fmt;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::io::DuplexStream;
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::watch;
+
+/// How long `close` waits for the exit after SIGKILL before it gives up.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// How a started process ended, as the supervisor saw it.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+#[derive(Debug)]
+enum State {
+    Created,
+    /// Started; `reaped` turns true once the child has been waited for, after
+    /// which its pid may be reused and must not be signalled.
+    Running {
+        pgid: Pid,
+        reaped: bool,
+    },
+    ClosedBeforeStart,
+}
+
+/// A host process created by [`NativeExecutor`](crate::NativeExecutor).
+pub struct NativeProcess {
+    command: PreparedCommand,
+    close_grace: Duration,
+    stdio: Stdio,
+    backend_stdio: Mutex<Option<BackendStdio>>,
+    state: Arc<Mutex<State>>,
+    outcome: watch::Sender<Option<Outcome>>,
+}
+
+impl NativeProcess {
+    pub(crate) fn new(command: PreparedCommand, close_grace: Duration) -> Self {
+        let (stdio, backend_stdio) = command.stdio();
+        Self {
+            command,
+            close_grace,
+            stdio,
+            backend_stdio: Mutex::new(Some(backend_stdio)),
+            state: Arc::new(Mutex::new(State::Created)),
+            outcome: watch::Sender::new(None),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn spawn(&self) -> Result<()> {
+        let mut state = self.state();
+        match *state {
+            State::Created => {}
+            State::Running { .. } => {
+                return Err(Error::invalid_state(
+                    "start the process",
+                    "it was already started",
+                ));
+            }
+            State::ClosedBeforeStart => {
+                return Err(Error::invalid_state("start the process", "it was closed"));
+            }
+        }
+        let program = resolve_program(&self.command)?;
+        if let Some(dir) = &self.command.work_dir {
+            if !dir.is_dir() {
+                return Err(Error::NotFound {
+                    what: format!(
+                        "work dir {:?} for command {:?}",
+                        dir, self.command.command_line
+                    ),
+                });
+            }
+        }
+        let mut cmd = Command::new(&program);
+        cmd.arg0(self.command.program())
+            .args(&self.command.argv[1..])
+            .env_clear()
+            .envs(&self.command.env)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(dir) = &self.command.work_dir {
+            cmd.current_dir(dir);
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::io(
+                format!(
+                    "start {:?} ({})",
+                    self.command.command_line,
+                    program.display()
+                ),
+                e,
+            )
+        })?;
+        let pid = child.id().ok_or_else(|| {
+            Error::other(
+                exec_core::ErrorKind::Other,
+                "the child exited before its pid was known",
+            )
+        })?;
+        let pgid = Pid::from_raw(pid as i32);
+        *state = State::Running {
+            pgid,
+            reaped: false,
+        };
+        drop(state);
+
+        let backend = lock(&self.backend_stdio).take();
+        if let Some(BackendStdio {
+            stdin,
+            stdout,
+            stderr,
+            ..
+        }) = backend
+        {
+            if let Some(out) = child.stdout.take() {
+                tokio::spawn(pump(stdout, out));
+            }
+            if let Some(err) = child.stderr.take() {
+                tokio::spawn(pump(stderr, err));
+            }
+            if let Some(child_stdin) = child.stdin.take() {
+                tokio::spawn(forward_stdin(stdin, child_stdin, self.outcome.subscribe()));
+            }
+        }
+        let supervisor = Supervisor {
+            child,
+            pgid,
+            started,
+            timeout: self.command.timeout,
+            state: self.state.clone(),
+            outcome: self.outcome.clone(),
+        };
+        tokio::spawn(supervisor.run());
+        Ok(())
+    }
+
+    /// Sends `signal` to the process group if the child has not been reaped.
+    fn signal_group(&self, signal: Signal) -> Result<()> {
+        let state = self.state();
+        match *state {
+            State::Running {
+                pgid,
+                reaped: false,
+            } => match killpg(pgid, signal) {
+                Ok(()) | Err(Errno::ESRCH) => Ok(()),
+                Err(errno) => Err(Error::io(
+                    format!("send {signal} to {:?}", self.command.command_line),
+                    errno.into(),
+                )),
+            },
+            State::Running { reaped: true, .. } => Ok(()),
+            State::Created | State::ClosedBeforeStart => Err(Error::invalid_state(
+                "signal the process",
+                "it has not been started",
+            )),
+        }
+    }
+
+    async fn wait_outcome(&self) -> Result<Outcome> {
+        if !matches!(*self.state(), State::Running { .. }) {
+            return Err(Error::invalid_state(
+                "wait for the process",
+                "it has not been started",
+            ));
+        }
+        let mut receiver = self.outcome.subscribe();
+        let outcome = receiver.wait_for(Option::is_some).await.map_err(|_| {
+            Error::other(
+                exec_core::ErrorKind::Other,
+                "the process supervisor stopped",
+            )
+        })?;
+        outcome.ok_or_else(|| Error::other(exec_core::ErrorKind::Other, "no outcome"))
+    }
+
+    async fn close_running(&self, force: bool) -> Result<()> {
+        let exited = |p: &Self| p.outcome.borrow().is_some();
+        if !exited(self) {
+            let first = if force {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            };
+            self.signal_group(first)?;
+            let mut receiver = self.outcome.subscribe();
+            let exited_in_grace =
+                tokio::time::timeout(self.close_grace, receiver.wait_for(Option::is_some))
+                    .await
+                    .is_ok();
+            if !exited_in_grace {
+                self.signal_group(Signal::SIGKILL)?;
+                let exited_after_kill =
+                    tokio::time::timeout(KILL_WAIT, receiver.wait_for(Option::is_some))
+                        .await
+                        .is_ok();
+                if !exited_after_kill {
+                    return Err(Error::other(
+                        exec_core::ErrorKind::Timeout,
+                        format!(
+                            "{:?} did not exit within {KILL_WAIT:?} of SIGKILL",
+                            self.command.command_line
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Process for NativeProcess {
+    fn stdio(&self) -> &Stdio {
+        &self.stdio
+    }
+
+    fn id(&self) -> Option<u32> {
+        match *self.state() {
+            State::Running { pgid, .. } => u32::try_from(pgid.as_raw()).ok(),
+            _ => None,
+        }
+    }
+
+    fn start(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.spawn() })
+    }
+
+    fn signal(&self, signal: i32) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let signal = Signal::try_from(signal).map_err(|_| Error::InvalidArgument {
+                field: "signal".to_owned(),
+                reason: format!("{signal} is not a signal number"),
+            })?;
+            self.signal_group(signal)
+        })
+    }
+
+    fn wait(&self) -> BoxFuture<'_, Result<ExitStatus>> {
+        Box::pin(async move {
+            match self.wait_outcome().await? {
+                Outcome::Exited(status) => Ok(status),
+                Outcome::TimedOut => {
+                    let after = self.command.timeout.unwrap_or_default();
+                    Err(self.command.timeout_error(after))
+                }
+            }
+        })
+    }
+
+    fn close(&self, force: bool) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let started = {
+                let mut state = self.state();
+                match *state {
+                    State::Created => {
+                        *state = State::ClosedBeforeStart;
+                        false
+                    }
+                    State::ClosedBeforeStart => false,
+                    State::Running { .. } => true,
+                }
+            };
+            let result = if started {
+                self.close_running(force).await
+            } else {
+                Ok(())
+            };
+            self.stdio.release();
+            result
+        })
+    }
+}
+
+impl Drop for NativeProcess {
+    fn drop(&mut self) {
+        // The supervisor still owns the child and reaps it after this kill.
+        if let State::Running {
+            pgid,
+            reaped: false,
+        } = *self.state()
+        {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl fmt::Debug for NativeProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeProcess")
+            .field("executor", &self.command.executor_id)
+            .field("command", &self.command.command_line)
+            .field("state", &*self.state())
+            .field("outcome", &*self.outcome.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Owns the child after `start`: waits for it (or the timeout), reaps it, kills
+/// what remains of its group, publishes the outcome.
+struct Supervisor {
+    child: Child,
+    pgid: Pid,
+    started: Instant,
+    timeout: Option<Duration>,
+    state: Arc<Mutex<State>>,
+    outcome: watch::Sender<Option<Outcome>>,
+}
+
+impl Supervisor {
+    async fn run(mut self) {
+        let waited = match self.timeout {
+            None => Some(self.child.wait().await),
+            Some(timeout) => tokio::time::timeout(timeout, self.child.wait()).await.ok(),
+        };
+        let (waited, timed_out) = match waited {
+            Some(waited) => (waited, false),
+            None => {
+                let _ = killpg(self.pgid, Signal::SIGKILL);
+                (self.child.wait().await, true)
+            }
+        };
+        let duration = self.started.elapsed();
+        {
+            let mut state = lock(&self.state);
+            if let State::Running { reaped, .. } = &mut *state {
+                *reaped = true;
+            }
+            // The leader is gone; its group (kept alive by any member) goes with it.
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+        let outcome = match waited {
+            _ if timed_out => Outcome::TimedOut,
+            Ok(status) => Outcome::Exited(match (status.code(), status.signal()) {
+                (Some(code), _) => ExitStatus::from_code(code, duration),
+                (None, Some(signal)) => ExitStatus::from_signal(signal, duration),
+                (None, None) => ExitStatus::from_code(-1, duration),
+            }),
+            // waitpid failing here means the child is already gone; say how little we know.
+            Err(_) => Outcome::Exited(ExitStatus::from_code(-1, duration)),
+        };
+        self.outcome.send_replace(Some(outcome));
+    }
+}
+
+async fn pump(sink: OutputSink, source: impl tokio::io::AsyncRead + Unpin) {
+    // A read error on a pipe ends the stream; the user sees EOF.
+    let _ = sink.pump(source).await;
+}
+
+/// Copies what the user writes to the child's stdin until the user closes it
+/// (EOF for the child) or the child exits.
+async fn forward_stdin(
+    mut from_user: DuplexStream,
+    mut to_child: ChildStdin,
+    mut outcome: watch::Receiver<Option<Outcome>>,
+) {
+    tokio::select! {
+        _ = tokio::io::copy(&mut from_user, &mut to_child) => {}
+        _ = outcome.wait_for(Option::is_some) => {}
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,287 @@
+//! Behaviour specific to host processes: program lookup, process groups,
+//! signals and closing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{assert_dies, executor, with_grandchild};
+use exec_core::{ErrorKind, ExecOptions, Executor, ExecutorSettings};
+use exec_native::{DEFAULT_PATH, NativeExecutor};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+
+async fn stdout_of(executor: &dyn Executor, line: &str, options: ExecOptions) -> String {
+    let process = executor.create_process(line, options).unwrap();
+    let mut stdout = process.take_stdout().unwrap();
+    process.start().await.unwrap();
+    let mut text = String::new();
+    stdout.read_to_string(&mut text).await.unwrap();
+    assert!(process.wait().await.unwrap().success());
+    text
+}
+
+#[tokio::test]
+async fn programs_are_found_through_the_childs_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("exec-native-probe");
+    std::fs::write(&script, "#!/bin/sh\necho found me\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let path = format!("{}:/bin:/usr/bin", dir.path().display());
+    let exec =
+        NativeExecutor::new(ExecutorSettings::new("test:path").default_env_var("PATH", path));
+    assert_eq!(
+        stdout_of(&exec, "exec-native-probe", ExecOptions::new()).await,
+        "found me\n"
+    );
+
+    // Without PATH in the child's environment, only the safe default is searched.
+    let exec = NativeExecutor::new(ExecutorSettings::new("test:no-path"));
+    let process = exec
+        .create_process("exec-native-probe", ExecOptions::new())
+        .unwrap();
+    let err = process.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        err.to_string(),
+        format!("program \"exec-native-probe\" not found in PATH {DEFAULT_PATH:?}")
+    );
+}
+
+#[tokio::test]
+async fn the_hosts_path_is_never_searched() {
+    // cargo runs these tests, so it is on the host's PATH.
+    let cargo = std::path::PathBuf::from(std::env::var("CARGO").unwrap());
+    let cargo_dir = cargo.parent().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        !DEFAULT_PATH.split(':').any(|d| d == cargo_dir),
+        "cargo is in {cargo_dir}, part of the default path: this test cannot tell"
+    );
+    let exec = NativeExecutor::new(ExecutorSettings::new("test:host-path"));
+    let process = exec
+        .create_process("cargo --version", ExecOptions::new())
+        .unwrap();
+    assert_eq!(
+        process.start().await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_missing_program_is_not_found_at_start_and_named() {
+    let exec = executor("missing");
+    let process = exec
+        .create_process("no-such-program-here --flag", ExecOptions::new())
+        .unwrap();
+    let err = process.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string().contains("\"no-such-program-here\""),
+        "{err}"
+    );
+    // Nothing started, so waiting is still a misuse, and closing is fine.
+    assert_eq!(process.wait().await.unwrap_err().kind(), ErrorKind::Invalid);
+    process.close(true).await.unwrap();
+
+    let process = exec
+        .create_process("/no/such/file", ExecOptions::new())
+        .unwrap();
+    let err = process.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("/no/such/file"), "{err}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_executable_is_permission_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("not-executable");
+    std::fs::write(&script, "#!/bin/sh\necho no\n").unwrap();
+    let exec = executor("not-executable");
+    let process = exec
+        .create_process(script.to_str().unwrap(), ExecOptions::new())
+        .unwrap();
+    let err = process.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_work_dir_is_not_found_and_named() {
+    let exec = executor("work-dir");
+    let process = exec
+        .create_process("pwd", ExecOptions::new().work_dir("/no/such/dir"))
+        .unwrap();
+    let err = process.start().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string().contains("work dir \"/no/such/dir\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_environment_is_exactly_the_merged_one() {
+    let exec = NativeExecutor::new(
+        ExecutorSettings::new("test:env")
+            .default_env_var("PATH", "/usr/bin:/bin")
+            .default_env_var("A", "1")
+            .default_env_var("B", "1"),
+    );
+    let out = stdout_of(
+        &exec,
+        "env",
+        ExecOptions::new().env("B", "2").env("C", "with = sign"),
+    )
+    .await;
+    let child: BTreeMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
+    let expected = BTreeMap::from([
+        ("A", "1"),
+        ("B", "2"),
+        ("C", "with = sign"),
+        ("PATH", "/usr/bin:/bin"),
+    ]);
+    assert_eq!(child, expected);
+}
+
+#[tokio::test]
+async fn close_kills_the_whole_group() {
+    let exec = executor("close-group");
+    let (process, grandchild) = with_grandchild(&exec, "wait", ExecOptions::new()).await;
+    process.close(true).await.unwrap();
+    assert_dies(grandchild, "close(true)").await;
+}
+
+#[tokio::test]
+async fn close_without_force_sends_sigterm() {
+    let exec = executor("close-term");
+    let (process, grandchild) = with_grandchild(&exec, "wait", ExecOptions::new()).await;
+    process.close(false).await.unwrap();
+    assert_eq!(process.wait().await.unwrap().signal(), Some(15));
+    assert_dies(grandchild, "close(false)").await;
+}
+
+#[tokio::test]
+async fn close_escalates_to_sigkill_after_the_grace_period() {
+    let exec = executor("close-kill").close_grace(Duration::from_millis(300));
+    let process = exec
+        .create_process("sh -c 'trap \"\" TERM; sleep 30'", ExecOptions::new())
+        .unwrap();
+    process.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the trap be set
+    let started = Instant::now();
+    process.close(false).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(process.wait().await.unwrap().signal(), Some(9));
+}
+
+#[tokio::test]
+async fn the_timeout_kills_the_whole_group() {
+    let exec = executor("timeout-group");
+    let options = ExecOptions::new().timeout(Duration::from_millis(300));
+    let (process, grandchild) = with_grandchild(&exec, "wait", options).await;
+    assert_eq!(process.wait().await.unwrap_err().kind(), ErrorKind::Timeout);
+    assert_dies(grandchild, "the timeout").await;
+}
+
+#[tokio::test]
+async fn dropping_a_running_process_kills_the_whole_group() {
+    let exec = executor("drop-group");
+    let (process, grandchild) = with_grandchild(&exec, "wait", ExecOptions::new()).await;
+    drop(process);
+    assert_dies(grandchild, "drop").await;
+}
+
+#[tokio::test]
+async fn what_is_left_of_the_group_dies_with_the_leader() {
+    let exec = executor("leader-exit");
+    let (process, grandchild) =
+        with_grandchild(&exec, "sleep 0.3; exit 0", ExecOptions::new()).await;
+    assert!(process.wait().await.unwrap().success());
+    assert_dies(grandchild, "the leader's exit").await;
+}
+
+#[tokio::test]
+async fn signals_reach_the_whole_group() {
+    let exec = executor("signal-group");
+    let (process, grandchild) = with_grandchild(&exec, "wait", ExecOptions::new()).await;
+    process.signal(15).await.unwrap();
+    assert_eq!(process.wait().await.unwrap().code(), 143);
+    assert_dies(grandchild, "signal(15)").await;
+}
+
+#[tokio::test]
+async fn a_bad_signal_number_is_invalid() {
+    let exec = executor("bad-signal");
+    let process = exec.create_process("sleep 5", ExecOptions::new()).unwrap();
+    process.start().await.unwrap();
+    let err = process.signal(999).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.to_string().contains("999"), "{err}");
+    process.close(true).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_pid_is_known_once_started() {
+    let exec = executor("pid");
+    let process = exec.create_process("sleep 5", ExecOptions::new()).unwrap();
+    assert_eq!(process.id(), None);
+    process.start().await.unwrap();
+    let pid = process.id().unwrap();
+    assert!(common::is_alive(pid as i32));
+    process.close(true).await.unwrap();
+}
+
+#[tokio::test]
+async fn writing_to_a_process_that_exited_is_an_error_not_a_hang() {
+    let exec = executor("write-after-exit");
+    let process = exec.create_process("true", ExecOptions::new()).unwrap();
+    process.start().await.unwrap();
+    assert!(process.wait().await.unwrap().success());
+    let big = vec![b'x'; 1 << 20];
+    let result = tokio::time::timeout(Duration::from_secs(10), process.write_stdin(&big))
+        .await
+        .unwrap();
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Io);
+}
+
+#[tokio::test]
+async fn a_dropped_reader_never_blocks_the_child() {
+    let exec = executor("dropped-reader");
+    let process = exec
+        .create_process("head -c 20000000 /dev/zero", ExecOptions::new())
+        .unwrap();
+    drop(process.take_stdout());
+    process.start().await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), process.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn output_past_the_buffer_waits_for_the_reader_and_is_complete() {
+    let exec = NativeExecutor::new(
+        ExecutorSettings::new("test:small-buffer")
+            .default_env_var("PATH", common::PATH)
+            .output_buffer(16 * 1024),
+    );
+    let process = exec
+        .create_process("head -c 1000000 /dev/zero", ExecOptions::new())
+        .unwrap();
+    process.start().await.unwrap();
+    // Past pipe + buffer the child blocks until someone reads.
+    let early = tokio::time::timeout(Duration::from_millis(500), process.wait()).await;
+    assert!(early.is_err(), "the child should be blocked on a full pipe");
+    let mut stdout = process.take_stdout().unwrap();
+    let mut bytes = Vec::new();
+    stdout.read_to_end(&mut bytes).await.unwrap();
+    assert_eq!(bytes.len(), 1_000_000);
+    assert!(process.wait().await.unwrap().success());
+}
