@@ -6,7 +6,7 @@
 //! whole suite into one `#[tokio::test]` per case in the backend's own test
 //! crate, so each case passes or fails on its own:
 //!
-//! ```ignore
+//! ```text
 //! fn backend() -> Option<impl exec_core::conformance::Backend> {
 //!     Some(|settings| Ok(Arc::new(MyExecutor::new(settings)) as Arc<dyn Executor>))
 //! }
