@@ -2,7 +2,7 @@
 //!
 //! Each case is a public async function that takes a [`Backend`] — something
 //! that builds an executor of that backend from [`ExecutorSettings`] — and
-//! panics with a message saying what broke. [`conformance_tests!`] turns the
+//! panics with a message saying what broke. [`conformance_tests!`](crate::conformance_tests!) turns the
 //! whole suite into one `#[tokio::test]` per case in the backend's own test
 //! crate, so each case passes or fails on its own:
 //!

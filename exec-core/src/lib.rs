@@ -12,7 +12,7 @@
 //!   `&self`, so one task may wait while another signals.
 //! - [`ExecutorSettings::prepare`] — the checks, in order: the command line is
 //!   split like a POSIX shell splits words ([`command_line`]), compared with the
-//!   [`Whitelist`], the environment is merged from nothing ([`env`]), and the
+//!   [`Whitelist`], the environment is merged from nothing ([`env`](mod@env)), and the
 //!   [`Policy`] is asked.
 //! - [`Error`] with [`ErrorKind`] — one error type whose messages name the thing.
 //! - [`decode`] — legacy output encodings (`cp949`, `shift_jis`, …) to UTF-8.
