@@ -1,1 +1,74 @@
-//! exec-config (in progress)
+//! Executors from YAML: entries in the Wippy format become a [`Registry`] of
+//! `Arc<dyn Executor>` keyed `namespace:name`.
+//!
+//! A file is either a map with `namespace:` and `entries:`, or a bare list of
+//! entries whose namespace the caller gives. Each entry has a `name`, a `kind`
+//! and the kind's fields. Every kind takes the common fields:
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `default_work_dir` | string | work dir when a call names none |
+//! | `default_env` | map | the child's environment (a call's `env` is merged over it); nothing else of the host's environment reaches the child |
+//! | `command_whitelist` | list of strings | the only commands allowed, compared word by word after shell-like splitting; absent or empty allows all |
+//! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …) |
+//! | `meta` | anything | ignored (Wippy's entry metadata) |
+//!
+//! Kinds: `exec.native` (feature `native`, on by default); `exec.docker` and
+//! `exec.incus` plug in the same way behind their features, and a program can
+//! register its own with [`Loader::register_kind`].
+//!
+//! Everything is checked at load: an unknown field (with the nearest valid one
+//! suggested), a wrong type, a missing `name` or `kind`, an unknown kind, a
+//! duplicate id, a whitelist line that cannot be split, an unknown encoding, a
+//! bad variable name. Errors name the file, line, column, entry id and field:
+//!
+//! ```text
+//! executors.yaml:7:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, …
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! use exec_config::Registry;
+//! use exec_core::{ErrorKind, ExecOptions};
+//!
+//! let yaml = r#"
+//! namespace: app
+//! entries:
+//!   - name: git
+//!     kind: exec.native
+//!     default_work_dir: /tmp
+//!     default_env: { PATH: /usr/bin:/bin }
+//!     command_whitelist: ["git status", "git log --oneline"]
+//! "#;
+//! let registry = Registry::from_yaml(yaml, "executors.yaml", None)?;
+//! let git = registry.get("app:git")?;
+//! assert!(git.create_process("git  'status'", ExecOptions::new()).is_ok());
+//! let denied = git.create_process("git push", ExecOptions::new()).unwrap_err();
+//! assert_eq!(denied.kind(), ErrorKind::PermissionDenied);
+//!
+//! let err = Registry::from_yaml("- { name: x, kind: exec.nativ }", "bad.yaml", Some("app")).unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "bad.yaml:1:20: entry app:x: unknown kind \"exec.nativ\"; did you mean \"exec.native\"?; known kinds: exec.native"
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod kind;
+mod loader;
+#[cfg(feature = "native")]
+mod native;
+mod registry;
+mod suggest;
+
+pub use error::{ConfigError, Location};
+pub use kind::ExecutorKind;
+pub use loader::{COMMON_FIELDS, FILE_FIELDS, Loader};
+#[cfg(feature = "native")]
+pub use native::{NativeKind, NativeSpec};
+pub use registry::Registry;

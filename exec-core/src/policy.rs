@@ -7,6 +7,7 @@
 //! *names* of the environment variables, never their values, so a policy can be
 //! logged or shared without leaking secrets.
 
+use crate::error::{Error, Result};
 use std::fmt;
 use std::path::Path;
 
@@ -121,4 +122,20 @@ pub trait Policy: Send + Sync + fmt::Debug + 'static {
         let _ = request;
         Ok(())
     }
+}
+
+/// Asks `policy` whether the executor `executor_id` may be acquired, and turns a
+/// refusal into [`Error::PolicyDenied`]. Registries call it from their `get`.
+///
+/// # Errors
+///
+/// [`Error::PolicyDenied`] when the policy refuses.
+pub fn check_acquire(policy: &dyn Policy, executor_id: &str) -> Result<()> {
+    policy
+        .check_acquire(executor_id)
+        .map_err(|denial| Error::PolicyDenied {
+            executor: executor_id.to_owned(),
+            action: "acquire the executor".to_owned(),
+            reason: denial.reason().to_owned(),
+        })
 }

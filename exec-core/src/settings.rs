@@ -226,13 +226,7 @@ impl ExecutorSettings {
     /// [`Error::PolicyDenied`] when the policy refuses.
     pub fn check_acquire(&self) -> Result<()> {
         match &self.policy {
-            Some(policy) => policy
-                .check_acquire(&self.id)
-                .map_err(|denial| Error::PolicyDenied {
-                    executor: self.id.clone(),
-                    action: "acquire the executor".to_owned(),
-                    reason: denial.reason().to_owned(),
-                }),
+            Some(policy) => crate::policy::check_acquire(policy.as_ref(), &self.id),
             None => Ok(()),
         }
     }

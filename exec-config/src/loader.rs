@@ -1,0 +1,1123 @@
+//! Loading config files into a [`Registry`].
+//!
+//! A file is read in three passes over its text, all with serde_yaml:
+//!
+//! 1. the *shape*: parsed as a plain YAML value, for the namespace and each
+//!    entry's `name` and `kind` (a `kind:` may come after the fields it decides);
+//! 2. the *check*: every entry's common fields are deserialized with our own
+//!    seeds, which raise errors from inside the scalar at fault, so serde_yaml
+//!    tags each error with that scalar's line and column;
+//! 3. per kind, the kinds' own fields (their `Spec`) are deserialized from the
+//!    text and the executors built.
+//!
+//! Nothing from a file reaches the registry unless all of it loaded.
+
+use crate::error::{ConfigError, Location};
+use crate::kind::{BuildFailure, ErasedKind, ExecutorKind, Registered};
+use crate::registry::Registry;
+use crate::suggest::nearest;
+use exec_core::decode::{OutputEncoding, encoding_for_label};
+use exec_core::env::{self, Env};
+use exec_core::{Executor, ExecutorSettings, Policy, Whitelist, command_line};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_yaml::Value;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Fields every entry may have, whatever its kind.
+pub const COMMON_FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "meta",
+    "default_work_dir",
+    "default_env",
+    "command_whitelist",
+    "output_encoding",
+];
+
+/// Fields of a file's top level (the `namespace:` + `entries:` form).
+pub const FILE_FIELDS: &[&str] = &["namespace", "entries", "version", "meta"];
+
+/// Where an accepted entry came from, to name it when a later one clashes.
+#[derive(Debug, Clone)]
+struct Origin {
+    file: String,
+    text: Arc<str>,
+    index: usize,
+}
+
+/// Reads config files into a [`Registry`], with the executor kinds it knows.
+///
+/// ```
+/// use exec_config::Loader;
+///
+/// let mut loader = Loader::new();
+/// let ids = loader.load_str(
+///     "- name: shell\n  kind: exec.native\n  default_env: { PATH: /usr/bin:/bin }\n",
+///     "executors.yaml",
+///     Some("app"), // a bare list of entries takes its namespace from the caller
+/// )?;
+/// assert_eq!(ids, ["app:shell"]);
+/// let registry = loader.into_registry();
+/// assert!(registry.get("app:shell").is_ok());
+/// # Ok::<(), exec_config::ConfigError>(())
+/// ```
+pub struct Loader {
+    kinds: BTreeMap<String, Arc<dyn ErasedKind>>,
+    policy: Option<Arc<dyn Policy>>,
+    registry: Registry,
+    origins: HashMap<String, Origin>,
+}
+
+impl fmt::Debug for Loader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loader")
+            .field("kinds", &self.kinds.keys().collect::<Vec<_>>())
+            .field("policy", &self.policy)
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Loader {
+    /// A loader that knows the kinds of the enabled cargo features
+    /// (`exec.native` with feature `native`).
+    pub fn new() -> Self {
+        #[allow(unused_mut)]
+        let mut loader = Self::empty();
+        #[cfg(feature = "native")]
+        loader.register_kind("exec.native", crate::native::NativeKind);
+        loader
+    }
+
+    /// A loader that knows no kind.
+    pub fn empty() -> Self {
+        Self {
+            kinds: BTreeMap::new(),
+            policy: None,
+            registry: Registry::new(),
+            origins: HashMap::new(),
+        }
+    }
+
+    /// Registers (or replaces) the kind `name`.
+    pub fn register_kind<K: ExecutorKind>(&mut self, name: &str, kind: K) -> &mut Self {
+        self.kinds
+            .insert(name.to_owned(), Arc::new(Registered::new(kind)));
+        self
+    }
+
+    /// The registered kind names, sorted.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.kinds.keys().map(String::as_str)
+    }
+
+    /// Sets the policy every executor loaded from now on consults for its
+    /// commands, and the registry consults when an executor is acquired.
+    #[must_use]
+    pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.registry.set_policy(policy.clone());
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The registry of everything loaded so far.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The registry of everything loaded.
+    pub fn into_registry(self) -> Registry {
+        self.registry
+    }
+
+    /// Loads a config file. `default_namespace` is used when the file is a bare
+    /// list of entries (a file's own `namespace:` always wins). Returns the ids
+    /// loaded, in file order.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] if the file cannot be read; any other
+    /// [`ConfigError`] for its content. On error nothing of the file is loaded.
+    pub fn load_file(
+        &mut self,
+        path: impl AsRef<Path>,
+        default_namespace: Option<&str>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_str(&text, &path.display().to_string(), default_namespace)
+    }
+
+    /// Loads config text; `source_name` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for the content. On error nothing of the text is loaded.
+    pub fn load_str(
+        &mut self,
+        text: &str,
+        source_name: &str,
+        default_namespace: Option<&str>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let file = FileLoad {
+            loader: self,
+            file: source_name,
+            text,
+        };
+        let built = file.load(default_namespace)?;
+        let text: Arc<str> = Arc::from(text);
+        let mut ids = Vec::with_capacity(built.len());
+        for LoadedEntry {
+            index,
+            id,
+            executor,
+        } in built
+        {
+            self.registry.insert_unchecked(id.clone(), executor);
+            self.origins.insert(
+                id.clone(),
+                Origin {
+                    file: source_name.to_owned(),
+                    text: text.clone(),
+                    index,
+                },
+            );
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+/// An executor built from entry `index`, and its id.
+struct LoadedEntry {
+    index: usize,
+    id: String,
+    executor: Arc<dyn Executor>,
+}
+
+/// What the shape pass learned of one entry.
+#[derive(Debug, Default, Clone)]
+struct EntryShape {
+    name: Option<String>,
+    kind: Option<String>,
+}
+
+/// What the shape pass learned of a file.
+#[derive(Debug, Default)]
+struct Shape {
+    namespace: Option<String>,
+    entries: Vec<EntryShape>,
+}
+
+impl Shape {
+    fn of(value: &Value) -> Self {
+        let as_string = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let (namespace, entries) = match value {
+            Value::Mapping(map) => (as_string(map.get("namespace")), map.get("entries")),
+            Value::Sequence(_) => (None, Some(value)),
+            _ => (None, None),
+        };
+        let entries = entries
+            .and_then(Value::as_sequence)
+            .map(|list| {
+                list.iter()
+                    .map(|entry| EntryShape {
+                        name: as_string(entry.get("name")),
+                        kind: as_string(entry.get("kind")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self { namespace, entries }
+    }
+}
+
+/// One file being loaded.
+struct FileLoad<'a> {
+    loader: &'a Loader,
+    file: &'a str,
+    text: &'a str,
+}
+
+impl FileLoad<'_> {
+    fn location(
+        &self,
+        line: Option<usize>,
+        column: Option<usize>,
+        entry: Option<String>,
+    ) -> Location {
+        Location::new(self.file, line, column, entry)
+    }
+
+    fn load(&self, default_namespace: Option<&str>) -> Result<Vec<LoadedEntry>, ConfigError> {
+        // Pass 1: the shape. Syntax errors surface here, with their position.
+        let value: Value = serde_yaml::from_str(self.text).map_err(|e| {
+            let (_, message, line, column) = split_yaml_error(&e);
+            ConfigError::Syntax {
+                location: self.location(line, column, None),
+                message,
+            }
+        })?;
+        if value.is_null() {
+            return Err(ConfigError::Syntax {
+                location: self.location(None, None, None),
+                message:
+                    "the file is empty; expected `namespace:` and `entries:`, or a list of entries"
+                        .to_owned(),
+            });
+        }
+        let shape = Shape::of(&value);
+        let namespace = shape
+            .namespace
+            .clone()
+            .or_else(|| default_namespace.map(str::to_owned));
+
+        // Pass 2: the check, with positions.
+        let check = Check {
+            kinds: &self.loader.kinds,
+            shape: &shape,
+            namespace: namespace.as_deref(),
+            problem: RefCell::new(None),
+            names: RefCell::new(HashMap::new()),
+            entries: RefCell::new(BTreeMap::new()),
+        };
+        if let Err(e) = FileSeed(&check).deserialize(serde_yaml::Deserializer::from_str(self.text))
+        {
+            return Err(self.check_error(
+                &e,
+                check.problem.into_inner(),
+                &shape,
+                namespace.as_deref(),
+            ));
+        }
+        let entries = check.entries.into_inner();
+        let namespace = namespace.ok_or_else(|| ConfigError::MissingNamespace {
+            location: self.location(Some(1), Some(1), None),
+        })?;
+
+        // Ids must be new to the registry too.
+        for (index, entry) in &entries {
+            let id = format!("{namespace}:{}", entry.name);
+            if let Some(origin) = self.loader.origins.get(&id) {
+                return Err(ConfigError::DuplicateId {
+                    location: self.entry_location(self.text, self.file, *index, Some(id.clone())),
+                    first: self.entry_location(
+                        &origin.text,
+                        &origin.file,
+                        origin.index,
+                        Some(id.clone()),
+                    ),
+                    id,
+                });
+            }
+        }
+
+        // Pass 3: each kind's own fields, and the executors.
+        let mut by_kind: BTreeMap<&str, Vec<(usize, ExecutorSettings)>> = BTreeMap::new();
+        for (index, entry) in &entries {
+            by_kind.entry(entry.kind.as_str()).or_default().push((
+                *index,
+                entry.settings(&namespace, self.loader.policy.clone()),
+            ));
+        }
+        let mut built = Vec::with_capacity(entries.len());
+        for (kind_name, settings) in by_kind {
+            let Some(kind) = self.loader.kinds.get(kind_name) else {
+                continue; // the check pass already refused unknown kinds
+            };
+            let executors =
+                kind.build_all(self.text, settings)
+                    .map_err(|failure| match failure {
+                        BuildFailure::Spec(e) => {
+                            self.check_error(&e, None, &shape, Some(&namespace))
+                        }
+                        BuildFailure::Build { index, error } => {
+                            let id = entries
+                                .get(&index)
+                                .map(|e| format!("{namespace}:{}", e.name));
+                            ConfigError::Build {
+                                location: self.entry_location(self.text, self.file, index, id),
+                                source: error,
+                            }
+                        }
+                    })?;
+            for (index, executor) in executors {
+                // Registered under the id the entry gives, whatever the kind did.
+                let id = entries
+                    .get(&index)
+                    .map(|e| format!("{namespace}:{}", e.name));
+                built.push(LoadedEntry {
+                    index,
+                    id: id.unwrap_or_else(|| executor.id().to_owned()),
+                    executor,
+                });
+            }
+        }
+        built.sort_by_key(|entry| entry.index);
+        Ok(built)
+    }
+
+    /// The position of entry `index` of `text`, found by failing on purpose at
+    /// its start (used only to report an error).
+    fn entry_location(
+        &self,
+        text: &str,
+        file: &str,
+        index: usize,
+        entry: Option<String>,
+    ) -> Location {
+        let position = LocateSeed { index }
+            .deserialize(serde_yaml::Deserializer::from_str(text))
+            .err()
+            .and_then(|e| e.location());
+        Location::new(
+            file,
+            position.as_ref().map(serde_yaml::Location::line),
+            position.as_ref().map(serde_yaml::Location::column),
+            entry,
+        )
+    }
+
+    /// Turns a serde_yaml error from the check or spec pass into a [`ConfigError`],
+    /// using what the seeds recorded of it.
+    fn check_error(
+        &self,
+        error: &serde_yaml::Error,
+        problem: Option<Problem>,
+        shape: &Shape,
+        namespace: Option<&str>,
+    ) -> ConfigError {
+        let (path, message, line, column) = split_yaml_error(error);
+        let (index, field) = path.as_deref().map(parse_path).unwrap_or((None, None));
+        let entry = index.map(|i| {
+            let name = shape.entries.get(i).and_then(|e| e.name.clone());
+            match (namespace, name) {
+                (Some(ns), Some(name)) => format!("{ns}:{name}"),
+                (None, Some(name)) => format!("?:{name}"),
+                (_, None) => format!("#{}", i + 1),
+            }
+        });
+        let location = self.location(line, column, entry.clone());
+        match problem {
+            Some(Problem::UnknownField { field, valid }) => ConfigError::UnknownField {
+                location,
+                suggestion: nearest(&field, valid.iter().map(String::as_str)),
+                field,
+                valid,
+            },
+            Some(Problem::MissingField { field }) => ConfigError::MissingField { location, field },
+            Some(Problem::UnknownKind { kind, known }) => ConfigError::UnknownKind {
+                location,
+                suggestion: nearest(&kind, known.iter().map(String::as_str)),
+                kind,
+                known,
+            },
+            Some(Problem::DuplicateName { first_index }) => {
+                let id = entry.unwrap_or_default();
+                ConfigError::DuplicateId {
+                    first: self.entry_location(self.text, self.file, first_index, Some(id.clone())),
+                    location,
+                    id,
+                }
+            }
+            Some(Problem::MissingNamespace) => ConfigError::MissingNamespace { location },
+            Some(Problem::Invalid { field, message }) => ConfigError::InvalidValue {
+                location,
+                field,
+                message,
+            },
+            None => {
+                if let Some(missing) = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.strip_suffix('`'))
+                {
+                    return ConfigError::MissingField {
+                        location,
+                        field: missing.to_owned(),
+                    };
+                }
+                match field {
+                    Some(field) => ConfigError::InvalidValue {
+                        location,
+                        field,
+                        message,
+                    },
+                    None => ConfigError::Syntax { location, message },
+                }
+            }
+        }
+    }
+}
+
+/// Splits a serde_yaml error into its path (`entries[1].default_env`), message,
+/// line and column.
+fn split_yaml_error(
+    error: &serde_yaml::Error,
+) -> (Option<String>, String, Option<usize>, Option<usize>) {
+    let mut text = error.to_string();
+    let (line, column) = match error.location() {
+        Some(location) => {
+            let suffix = format!(" at line {} column {}", location.line(), location.column());
+            if let Some(stripped) = text.strip_suffix(&suffix) {
+                text = stripped.to_owned();
+            } else if let Some(at) = text.find(&format!("{suffix},")) {
+                // "…at line L column C, while parsing …": keep the explanation.
+                text.replace_range(at..at + suffix.len(), "");
+            }
+            (Some(location.line()), Some(location.column()))
+        }
+        None => (None, None),
+    };
+    let is_path = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']'))
+    };
+    match text.split_once(": ") {
+        Some((path, rest)) if is_path(path) => {
+            (Some(path.to_owned()), rest.to_owned(), line, column)
+        }
+        _ => (None, text, line, column),
+    }
+}
+
+/// From `entries[1].default_env.PATH` (or `[1].default_env.PATH`, or
+/// `namespace`): the entry index and the field path inside it.
+fn parse_path(path: &str) -> (Option<usize>, Option<String>) {
+    // serde_yaml writes a top-level list's path as `.[1]`.
+    let path = path.strip_prefix('.').unwrap_or(path);
+    let rest = path.strip_prefix("entries").unwrap_or(path);
+    if let Some(inner) = rest.strip_prefix('[') {
+        if let Some((number, after)) = inner.split_once(']') {
+            let index = number.parse().ok();
+            let field = after
+                .strip_prefix('.')
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned);
+            return (index, field);
+        }
+    }
+    (None, Some(path.to_owned()))
+}
+
+/// What a seed found wrong, recorded before it returns its error so the loader
+/// can build a structured [`ConfigError`] (serde's error carries only text).
+#[derive(Debug)]
+enum Problem {
+    UnknownField { field: String, valid: Vec<String> },
+    MissingField { field: String },
+    UnknownKind { kind: String, known: Vec<String> },
+    DuplicateName { first_index: usize },
+    MissingNamespace,
+    Invalid { field: String, message: String },
+}
+
+/// The common fields of one checked entry.
+#[derive(Debug)]
+struct CheckedEntry {
+    name: String,
+    kind: String,
+    default_work_dir: Option<String>,
+    default_env: Env,
+    whitelist: Whitelist,
+    output_encoding: Option<&'static OutputEncoding>,
+}
+
+impl CheckedEntry {
+    fn settings(&self, namespace: &str, policy: Option<Arc<dyn Policy>>) -> ExecutorSettings {
+        let mut settings = ExecutorSettings::new(format!("{namespace}:{}", self.name))
+            .default_env(self.default_env.clone())
+            .whitelist(self.whitelist.clone())
+            .output_encoding(self.output_encoding);
+        if let Some(dir) = &self.default_work_dir {
+            settings = settings.default_work_dir(dir);
+        }
+        if let Some(policy) = policy {
+            settings = settings.policy(policy);
+        }
+        settings
+    }
+}
+
+/// State of the check pass, shared by its seeds.
+struct Check<'a> {
+    kinds: &'a BTreeMap<String, Arc<dyn ErasedKind>>,
+    shape: &'a Shape,
+    namespace: Option<&'a str>,
+    problem: RefCell<Option<Problem>>,
+    names: RefCell<HashMap<String, usize>>,
+    entries: RefCell<BTreeMap<usize, CheckedEntry>>,
+}
+
+impl Check<'_> {
+    /// Records `problem` and returns the error that carries its position.
+    fn fail<E: de::Error>(&self, problem: Problem) -> E {
+        let message = match &problem {
+            Problem::UnknownField { field, .. } => format!("unknown field {field:?}"),
+            Problem::MissingField { field } => format!("missing field {field:?}"),
+            Problem::UnknownKind { kind, .. } => format!("unknown kind {kind:?}"),
+            Problem::DuplicateName { .. } => "duplicate name".to_owned(),
+            Problem::MissingNamespace => "missing namespace".to_owned(),
+            Problem::Invalid { message, .. } => message.clone(),
+        };
+        *self.problem.borrow_mut() = Some(problem);
+        E::custom(message)
+    }
+
+    fn invalid<E: de::Error>(&self, field: &str, message: impl Into<String>) -> E {
+        self.fail(Problem::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        })
+    }
+}
+
+/// The whole file: `namespace:` + `entries:`, or a bare list.
+struct FileSeed<'c, 'a>(&'c Check<'a>);
+
+impl<'de> DeserializeSeed<'de> for FileSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FileSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map with `namespace` and `entries`, or a list of entries")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let check = self.0;
+        let mut seen_entries = false;
+        let mut seen = Vec::new();
+        while let Some(key) = map.next_key_seed(KeySeed {
+            check,
+            valid: FILE_FIELDS,
+            extra: &[],
+            seen: &mut seen,
+        })? {
+            match key.as_str() {
+                "namespace" => {
+                    map.next_value_seed(StringSeed {
+                        check,
+                        field: "namespace",
+                        validate: validate_namespace,
+                    })?;
+                }
+                "entries" => {
+                    seen_entries = true;
+                    map.next_value_seed(EntriesSeed(check))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !seen_entries {
+            return Err(check.fail(Problem::MissingField {
+                field: "entries".to_owned(),
+            }));
+        }
+        if check.namespace.is_none() {
+            return Err(check.fail(Problem::MissingNamespace));
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        if self.0.namespace.is_none() {
+            return Err(self.0.fail(Problem::MissingNamespace));
+        }
+        EntriesSeed(self.0).visit_seq(seq)
+    }
+}
+
+struct EntriesSeed<'c, 'a>(&'c Check<'a>);
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while seq
+            .next_element_seed(EntrySeed {
+                check: self.0,
+                index,
+            })?
+            .is_some()
+        {
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+struct EntrySeed<'c, 'a> {
+    check: &'c Check<'a>,
+    index: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for EntrySeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an entry: a map with `name`, `kind` and the kind's fields")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let check = self.check;
+        let kind_fields = check
+            .shape
+            .entries
+            .get(self.index)
+            .and_then(|shape| shape.kind.as_deref())
+            .and_then(|kind| check.kinds.get(kind))
+            .map_or(&[][..], |kind| kind.fields());
+        let mut seen = Vec::new();
+        let mut name = None;
+        let mut kind = None;
+        let mut entry = CheckedEntry {
+            name: String::new(),
+            kind: String::new(),
+            default_work_dir: None,
+            default_env: Env::new(),
+            whitelist: Whitelist::default(),
+            output_encoding: None,
+        };
+        while let Some(key) = map.next_key_seed(KeySeed {
+            check,
+            valid: COMMON_FIELDS,
+            extra: kind_fields,
+            seen: &mut seen,
+        })? {
+            match key.as_str() {
+                "name" => {
+                    let value = map.next_value_seed(StringSeed {
+                        check,
+                        field: "name",
+                        validate: validate_name,
+                    })?;
+                    let first = check.names.borrow().get(&value).copied();
+                    if let Some(first_index) = first {
+                        return Err(check.fail(Problem::DuplicateName { first_index }));
+                    }
+                    check.names.borrow_mut().insert(value.clone(), self.index);
+                    name = Some(value);
+                }
+                "kind" => {
+                    kind = Some(map.next_value_seed(KindSeed(check))?);
+                }
+                "default_work_dir" => {
+                    entry.default_work_dir = Some(map.next_value_seed(StringSeed {
+                        check,
+                        field: "default_work_dir",
+                        validate: |dir| {
+                            if dir.is_empty() {
+                                Err("it is empty".to_owned())
+                            } else {
+                                Ok(())
+                            }
+                        },
+                    })?);
+                }
+                "default_env" => entry.default_env = map.next_value_seed(EnvSeed(check))?,
+                "command_whitelist" => {
+                    entry.whitelist = map.next_value_seed(WhitelistSeed(check))?
+                }
+                "output_encoding" => {
+                    entry.output_encoding = Some(map.next_value_seed(EncodingSeed(check))?)
+                }
+                _ => {
+                    // `meta`, and the kind's own fields (checked in the kind's pass).
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let Some(name) = name else {
+            return Err(check.fail(Problem::MissingField {
+                field: "name".into(),
+            }));
+        };
+        let Some(kind) = kind else {
+            return Err(check.fail(Problem::MissingField {
+                field: "kind".into(),
+            }));
+        };
+        entry.name = name;
+        entry.kind = kind;
+        check.entries.borrow_mut().insert(self.index, entry);
+        Ok(())
+    }
+}
+
+/// A map key: known fields pass, unknown and repeated ones fail at the key.
+struct KeySeed<'c, 'a, 's> {
+    check: &'c Check<'a>,
+    valid: &'static [&'static str],
+    extra: &'static [&'static str],
+    seen: &'s mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_, '_> {
+    type Value = String;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_, '_, '_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<String, E> {
+        if !self.valid.contains(&key) && !self.extra.contains(&key) {
+            let valid = self
+                .valid
+                .iter()
+                .chain(self.extra)
+                .map(|f| (*f).to_owned())
+                .collect();
+            return Err(self.check.fail(Problem::UnknownField {
+                field: key.to_owned(),
+                valid,
+            }));
+        }
+        if self.seen.iter().any(|s| s == key) {
+            return Err(self.check.invalid(key, "the field is given twice"));
+        }
+        self.seen.push(key.to_owned());
+        Ok(key.to_owned())
+    }
+}
+
+/// A string field checked by `validate`, failing at the value.
+struct StringSeed<'c, 'a> {
+    check: &'c Check<'a>,
+    field: &'static str,
+    validate: fn(&str) -> Result<(), String>,
+}
+
+impl<'de> DeserializeSeed<'de> for StringSeed<'_, '_> {
+    type Value = String;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringSeed<'_, '_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<String, E> {
+        (self.validate)(value).map_err(|message| self.check.invalid(self.field, message))?;
+        Ok(value.to_owned())
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("the name is empty".to_owned())
+    } else if name.contains(':') || name.chars().any(char::is_whitespace) {
+        Err(format!("{name:?} may not contain ':' or blanks"))
+    } else {
+        Ok(())
+    }
+}
+
+fn validate_namespace(namespace: &str) -> Result<(), String> {
+    validate_name(namespace)
+}
+
+/// `kind:`, which must be registered.
+struct KindSeed<'c, 'a>(&'c Check<'a>);
+
+impl<'de> DeserializeSeed<'de> for KindSeed<'_, '_> {
+    type Value = String;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KindSeed<'_, '_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a kind name such as exec.native")
+    }
+
+    fn visit_str<E: de::Error>(self, kind: &str) -> Result<String, E> {
+        if self.0.kinds.contains_key(kind) {
+            Ok(kind.to_owned())
+        } else {
+            Err(self.0.fail(Problem::UnknownKind {
+                kind: kind.to_owned(),
+                known: self.0.kinds.keys().cloned().collect(),
+            }))
+        }
+    }
+}
+
+/// `default_env:`: a map of names to strings (numbers and booleans are taken as
+/// their text).
+struct EnvSeed<'c, 'a>(&'c Check<'a>);
+
+impl<'de> DeserializeSeed<'de> for EnvSeed<'_, '_> {
+    type Value = Env;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Env, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvSeed<'_, '_> {
+    type Value = Env;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of variable names to values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Env, A::Error> {
+        let mut env = Env::new();
+        while let Some(name) = map.next_key_seed(StringSeed {
+            check: self.0,
+            field: "default_env",
+            validate: |name| {
+                env::validate(
+                    "default_env",
+                    &Env::from([(name.to_owned(), String::new())]),
+                )
+                .map_err(|e| {
+                    e.to_string()
+                        .trim_start_matches("invalid default_env: ")
+                        .to_owned()
+                })
+            },
+        })? {
+            let value = map.next_value_seed(EnvValueSeed(self.0))?;
+            if env.insert(name.clone(), value).is_some() {
+                return Err(self
+                    .0
+                    .invalid("default_env", format!("variable {name} is given twice")));
+            }
+        }
+        Ok(env)
+    }
+}
+
+struct EnvValueSeed<'c, 'a>(&'c Check<'a>);
+
+impl<'de> DeserializeSeed<'de> for EnvValueSeed<'_, '_> {
+    type Value = String;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvValueSeed<'_, '_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, a number or a boolean")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<String, E> {
+        if value.contains('\0') {
+            return Err(self.0.invalid("default_env", "a value contains a NUL byte"));
+        }
+        Ok(value.to_owned())
+    }
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<String, E> {
+        Ok(value.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<String, E> {
+        Ok(value.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<String, E> {
+        Ok(value.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<String, E> {
+        Ok(value.to_string())
+    }
+}
+
+/// `command_whitelist:`: each line is split now, and a bad one fails at its line.
+struct WhitelistSeed<'c, 'a>(&'c Check<'a>);
+
+impl<'de> DeserializeSeed<'de> for WhitelistSeed<'_, '_> {
+    type Value = Whitelist;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Whitelist, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WhitelistSeed<'_, '_> {
+    type Value = Whitelist;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of command lines")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Whitelist, A::Error> {
+        let mut lines = Vec::new();
+        while let Some(line) = seq.next_element_seed(StringSeed {
+            check: self.0,
+            field: "command_whitelist",
+            validate: |line| {
+                command_line::split(line)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            },
+        })? {
+            lines.push(line);
+        }
+        Whitelist::parse(&lines).map_err(|e| self.0.invalid("command_whitelist", e.to_string()))
+    }
+}
+
+/// `output_encoding:`, checked against the known labels.
+struct EncodingSeed<'c, 'a>(&'c Check<'a>);
+
+impl<'de> DeserializeSeed<'de> for EncodingSeed<'_, '_> {
+    type Value = &'static OutputEncoding;
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EncodingSeed<'_, '_> {
+    type Value = &'static OutputEncoding;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an encoding label such as cp949")
+    }
+
+    fn visit_str<E: de::Error>(self, label: &str) -> Result<Self::Value, E> {
+        encoding_for_label(label).map_err(|e| {
+            let message = e.to_string();
+            self.0.invalid(
+                "output_encoding",
+                message.trim_start_matches("invalid output_encoding: "),
+            )
+        })
+    }
+}
+
+/// Fails at the start of entry `index`, to learn its position.
+struct LocateSeed {
+    index: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for LocateSeed {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LocateSeed {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a config file")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "entries" {
+                map.next_value_seed(LocateSeed { index: self.index })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for _ in 0..self.index {
+            if seq.next_element::<IgnoredAny>()?.is_none() {
+                return Ok(());
+            }
+        }
+        seq.next_element_seed(HereSeed).map(drop)
+    }
+}
+
+struct HereSeed;
+
+impl<'de> DeserializeSeed<'de> for HereSeed {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HereSeed {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an entry")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
+        Err(de::Error::custom("here"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_give_the_entry_and_field() {
+        assert_eq!(
+            parse_path("entries[2].default_env.PATH"),
+            (Some(2), Some("default_env.PATH".into()))
+        );
+        assert_eq!(parse_path("[0].name"), (Some(0), Some("name".into())));
+        assert_eq!(parse_path(".[4].kind"), (Some(4), Some("kind".into())));
+        assert_eq!(parse_path("entries[3]"), (Some(3), None));
+        assert_eq!(parse_path("namespace"), (None, Some("namespace".into())));
+    }
+}

@@ -1,0 +1,134 @@
+//! The registry: executors by id, handed out as `Arc<dyn Executor>`.
+
+use crate::error::ConfigError;
+use crate::loader::Loader;
+use crate::suggest::nearest;
+use exec_core::{Error, Executor, Policy, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Executors by id (`namespace:name`). Cloning is cheap: executors are shared.
+///
+/// ```
+/// use exec_config::Registry;
+/// use exec_core::ErrorKind;
+///
+/// let registry = Registry::from_yaml(
+///     "namespace: app\nentries:\n  - { name: shell, kind: exec.native }\n",
+///     "inline.yaml",
+///     None,
+/// )?;
+/// assert_eq!(registry.ids().collect::<Vec<_>>(), ["app:shell"]);
+/// let err = registry.get("app:shel").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// assert_eq!(err.to_string(), "no executor with id \"app:shel\"; did you mean \"app:shell\"?");
+/// # Ok::<(), exec_config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    executors: BTreeMap<String, Arc<dyn Executor>>,
+    policy: Option<Arc<dyn Policy>>,
+}
+
+impl Registry {
+    /// An empty registry with no policy.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads one config file with the kinds of the enabled features.
+    ///
+    /// # Errors
+    ///
+    /// The file's [`ConfigError`].
+    pub fn from_file(
+        path: impl AsRef<Path>,
+        default_namespace: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let mut loader = Loader::new();
+        loader.load_file(path, default_namespace)?;
+        Ok(loader.into_registry())
+    }
+
+    /// Loads config text (`source_name` names it in errors) with the kinds of
+    /// the enabled features.
+    ///
+    /// # Errors
+    ///
+    /// The text's [`ConfigError`].
+    pub fn from_yaml(
+        text: &str,
+        source_name: &str,
+        default_namespace: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let mut loader = Loader::new();
+        loader.load_str(text, source_name, default_namespace)?;
+        Ok(loader.into_registry())
+    }
+
+    /// Sets the policy asked by [`Registry::get`].
+    pub fn set_policy(&mut self, policy: Arc<dyn Policy>) {
+        self.policy = Some(policy);
+    }
+
+    /// Adds an executor built in code, under its own id.
+    ///
+    /// # Errors
+    ///
+    /// `Invalid` if the id is taken.
+    pub fn insert(&mut self, executor: Arc<dyn Executor>) -> Result<()> {
+        let id = executor.id().to_owned();
+        if self.executors.contains_key(&id) {
+            return Err(Error::InvalidArgument {
+                field: "executor id".to_owned(),
+                reason: format!("{id:?} is already registered"),
+            });
+        }
+        self.executors.insert(id, executor);
+        Ok(())
+    }
+
+    pub(crate) fn insert_unchecked(&mut self, id: String, executor: Arc<dyn Executor>) {
+        self.executors.insert(id, executor);
+    }
+
+    /// The executor `id`, if the policy allows acquiring it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ExecutorNotFound`] (with the nearest id) or
+    /// [`Error::PolicyDenied`].
+    pub fn get(&self, id: &str) -> Result<Arc<dyn Executor>> {
+        let Some(executor) = self.executors.get(id) else {
+            return Err(Error::ExecutorNotFound {
+                id: id.to_owned(),
+                suggestion: nearest(id, self.ids()),
+            });
+        };
+        if let Some(policy) = &self.policy {
+            exec_core::policy::check_acquire(policy.as_ref(), id)?;
+        }
+        Ok(executor.clone())
+    }
+
+    /// Whether `id` is registered (the policy is not asked).
+    pub fn contains(&self, id: &str) -> bool {
+        self.executors.contains_key(id)
+    }
+
+    /// The registered ids, sorted.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.executors.keys().map(String::as_str)
+    }
+
+    /// How many executors are registered.
+    pub fn len(&self) -> usize {
+        self.executors.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.executors.is_empty()
+    }
+}
