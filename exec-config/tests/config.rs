@@ -7,16 +7,16 @@ use exec_config::{ConfigError, ExecutorKind, Loader, Registry};
 use exec_core::policy::{CommandRequest, Policy, PolicyDenial};
 use exec_core::{ErrorKind, ExecOptions, Executor, ExecutorSettings};
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncReadExt;
 
 async fn output_of(executor: &dyn Executor, line: &str) -> String {
-    let process = executor.create_process(line, ExecOptions::new()).unwrap();
-    let mut stdout = process.take_stdout().unwrap();
-    process.start().await.unwrap();
-    let mut text = String::new();
-    stdout.read_to_string(&mut text).await.unwrap();
-    assert!(process.wait().await.unwrap().success());
-    text
+    let output = executor
+        .create_process(line, ExecOptions::new())
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    output.stdout_lossy()
 }
 
 #[tokio::test]

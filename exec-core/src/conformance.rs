@@ -23,9 +23,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{
-    ErrorKind, ExecOptions, Executor, ExecutorSettings, ExitStatus, Process, Result, Whitelist,
-};
+use crate::{ErrorKind, ExecOptions, Executor, ExecutorSettings, Output, Result, Whitelist};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,6 +80,7 @@ macro_rules! conformance_tests {
             bad_command_lines_are_invalid
             output_is_decoded
             many_processes_at_once
+            output_collects_everything_and_closes_stdin
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
@@ -114,19 +113,6 @@ async fn step<T>(what: &str, future: impl std::future::Future<Output = T>) -> T 
     }
 }
 
-/// What one run produced.
-struct Output {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Output {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-}
-
 async fn read_all(stream: Option<crate::ProcessOutput>) -> Vec<u8> {
     let mut stream = stream.expect("the output stream was already taken");
     let mut bytes = Vec::new();
@@ -137,32 +123,13 @@ async fn read_all(stream: Option<crate::ProcessOutput>) -> Vec<u8> {
     bytes
 }
 
-/// Starts `process`, reads both outputs to the end while it runs, then waits.
-async fn finish(process: &dyn Process, what: &str) -> Output {
-    let stdout = process.take_stdout();
-    let stderr = process.take_stderr();
-    step(&format!("starting {what}"), process.start())
-        .await
-        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
-    let (stdout, stderr) = step(&format!("reading the output of {what}"), async {
-        tokio::join!(read_all(stdout), read_all(stderr))
-    })
-    .await;
-    let status = step(&format!("waiting for {what}"), process.wait())
-        .await
-        .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-    Output {
-        status,
-        stdout,
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
 async fn run(executor: &dyn Executor, command: &str, options: ExecOptions) -> Output {
     let process = executor
         .create_process(command, options)
         .unwrap_or_else(|e| panic!("creating {command:?}: {e}"));
-    let output = finish(process.as_ref(), command).await;
+    let output = step(&format!("running {command:?}"), process.output())
+        .await
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
     step("closing", process.close(false)).await.expect("close");
     output
 }
@@ -171,8 +138,8 @@ async fn run(executor: &dyn Executor, command: &str, options: ExecOptions) -> Ou
 pub async fn echo_prints_its_arguments(backend: &dyn Backend) {
     let exec = executor(backend, settings("echo"));
     let out = run(exec.as_ref(), "echo hello 'two words'", ExecOptions::new()).await;
-    assert_eq!(out.stdout(), "hello two words\n");
-    assert_eq!(out.stderr, "");
+    assert_eq!(out.stdout_lossy(), "hello two words\n");
+    assert_eq!(out.stderr_lossy(), "");
     assert!(out.status.success(), "{}", out.status);
 }
 
@@ -185,8 +152,8 @@ pub async fn stdout_and_stderr_are_kept_apart(backend: &dyn Backend) {
         ExecOptions::new(),
     )
     .await;
-    assert_eq!(out.stdout(), "out\nout2\n");
-    assert_eq!(out.stderr, "err\n");
+    assert_eq!(out.stdout_lossy(), "out\nout2\n");
+    assert_eq!(out.stderr_lossy(), "err\n");
 }
 
 /// Exit codes 0, 1, 42 and 255 come back as they were; non-zero is not an error.
@@ -235,7 +202,7 @@ pub async fn environment_is_clean_and_merged(backend: &dyn Backend) {
         .env("EXEC_C", "from call");
     let out = run(exec.as_ref(), "env", options).await;
     let child: BTreeMap<String, String> = out
-        .stdout()
+        .stdout_lossy()
         .lines()
         .filter_map(|line| line.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -261,9 +228,9 @@ pub async fn environment_is_clean_and_merged(backend: &dyn Backend) {
 pub async fn work_dir_is_used(backend: &dyn Backend) {
     let exec = executor(backend, settings("work-dir").default_work_dir("/"));
     let out = run(exec.as_ref(), "pwd", ExecOptions::new()).await;
-    assert_eq!(out.stdout(), "/\n");
+    assert_eq!(out.stdout_lossy(), "/\n");
     let out = run(exec.as_ref(), "pwd", ExecOptions::new().work_dir("/tmp")).await;
-    assert_eq!(out.stdout(), "/tmp\n");
+    assert_eq!(out.stdout_lossy(), "/tmp\n");
 }
 
 /// What is written to stdin reaches the command, and closing stdin is EOF, both
@@ -495,9 +462,9 @@ pub async fn whitelist_denial_happens_before_anything_runs(backend: &dyn Backend
         assert!(err.to_string().contains(&format!("{denied:?}")), "{err}");
     }
     let out = run(exec.as_ref(), "echo \"two words\"", ExecOptions::new()).await;
-    assert_eq!(out.stdout(), "two words\n");
+    assert_eq!(out.stdout_lossy(), "two words\n");
     let out = run(exec.as_ref(), "'echo'   allowed", ExecOptions::new()).await;
-    assert_eq!(out.stdout(), "allowed\n");
+    assert_eq!(out.stdout_lossy(), "allowed\n");
 }
 
 /// Unclosed quotes and empty commands are `Invalid` at `create_process`.
@@ -519,7 +486,7 @@ pub async fn output_is_decoded(backend: &dyn Backend) {
         ExecOptions::new(),
     )
     .await;
-    assert_eq!(out.stdout(), "한글\n");
+    assert_eq!(out.stdout_lossy(), "한글\n");
 }
 
 /// 32 processes at once each get their own output and exit code.
@@ -538,9 +505,29 @@ pub async fn many_processes_at_once(backend: &dyn Backend) {
         }
     });
     for (i, out) in futures_join_all(runs).await {
-        assert_eq!(out.stdout(), format!("{i}\n"));
+        assert_eq!(out.stdout_lossy(), format!("{i}\n"));
         assert_eq!(out.status.code(), i % 4);
     }
+}
+
+/// `output()` closes stdin, collects both streams and reports a non-zero exit
+/// as a status.
+pub async fn output_collects_everything_and_closes_stdin(backend: &dyn Backend) {
+    let exec = executor(backend, settings("output"));
+    let process = exec
+        .create_process(
+            "sh -c 'cat; echo done; echo oops >&2; exit 3'",
+            ExecOptions::new(),
+        )
+        .unwrap();
+    let out = step("output()", process.output()).await.expect("output");
+    assert_eq!(out.stdout_lossy(), "done\n");
+    assert_eq!(out.stderr_lossy(), "oops\n");
+    assert_eq!(out.status.code(), 3);
+    let err = step("output() again", process.output())
+        .await
+        .expect_err("a second start");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
 }
 
 /// Runs futures concurrently on the current task (no extra dependency).

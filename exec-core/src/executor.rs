@@ -1,6 +1,7 @@
 //! The two traits every backend implements: [`Executor`] and [`Process`].
 
 use crate::error::Result;
+use crate::output::Output;
 use crate::settings::ExecOptions;
 use crate::status::ExitStatus;
 use crate::stdio::{ProcessOutput, ProcessStdin, Stdio};
@@ -113,5 +114,18 @@ pub trait Process: Send + Sync + fmt::Debug {
     /// Closes stdin: EOF for the command (see [`Stdio::close_stdin`]).
     fn close_stdin(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.stdio().close_stdin())
+    }
+
+    /// Runs the command to the end and collects everything, like tokio's
+    /// `Command::output`: closes stdin (unless it was taken), starts, reads
+    /// stdout and stderr while the command runs, waits. A stream taken earlier
+    /// comes back empty.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`start`](Process::start) and [`wait`](Process::wait) (a
+    /// non-zero exit is not an error), or a read error.
+    fn output(&self) -> BoxFuture<'_, Result<Output>> {
+        Box::pin(crate::output::collect(self))
     }
 }

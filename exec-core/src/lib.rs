@@ -8,8 +8,9 @@
 //! - [`Executor`] — object safe, stored as `Arc<dyn Executor>` — turns a command
 //!   line into a [`Process`] that has **not** started yet.
 //! - [`Process`] — stdio available before `start`; `start`, `write_stdin`,
-//!   `close_stdin`, `signal`, `wait` → [`ExitStatus`], `close`. All methods take
-//!   `&self`, so one task may wait while another signals.
+//!   `close_stdin`, `signal`, `wait` → [`ExitStatus`], `close`, and `output`
+//!   (run to the end, collect everything). All methods take `&self`, so one task
+//!   may wait while another signals.
 //! - [`ExecutorSettings::prepare`] — the checks, in order: the command line is
 //!   split like a POSIX shell splits words ([`command_line`]), compared with the
 //!   [`Whitelist`], the environment is merged from nothing ([`env`](mod@env)), and the
@@ -59,6 +60,7 @@ pub mod decode;
 pub mod env;
 mod error;
 mod executor;
+mod output;
 pub mod policy;
 mod settings;
 mod status;
@@ -70,6 +72,7 @@ pub mod conformance;
 
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use executor::{BoxFuture, Executor, Process};
+pub use output::Output;
 pub use policy::Policy;
 pub use settings::{DEFAULT_OUTPUT_BUFFER, ExecOptions, ExecutorSettings, PreparedCommand};
 pub use status::ExitStatus;

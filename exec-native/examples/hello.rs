@@ -9,7 +9,6 @@ use exec_core::{ExecOptions, Executor, ExecutorSettings, Whitelist};
 use exec_native::NativeExecutor;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 /// Runs `command` and prints what it wrote and how it ended.
 async fn show(executor: &dyn Executor, command: &str, options: ExecOptions) {
@@ -21,27 +20,17 @@ async fn show(executor: &dyn Executor, command: &str, options: ExecOptions) {
             return;
         }
     };
-    let (Some(mut stdout), Some(mut stderr)) = (process.take_stdout(), process.take_stderr())
-    else {
-        return;
-    };
-    if let Err(err) = process.start().await {
-        println!("  could not start ({}): {err}\n", err.kind());
-        return;
-    }
-    let (mut out, mut err) = (String::new(), String::new());
-    let _ = tokio::join!(
-        stdout.read_to_string(&mut out),
-        stderr.read_to_string(&mut err)
-    );
-    for line in out.lines() {
-        println!("  stdout | {line}");
-    }
-    for line in err.lines() {
-        println!("  stderr | {line}");
-    }
-    match process.wait().await {
-        Ok(status) => println!("  -> {status} after {:.1?}\n", status.duration()),
+    match process.output().await {
+        Ok(output) => {
+            for line in output.stdout_lossy().lines() {
+                println!("  stdout | {line}");
+            }
+            for line in output.stderr_lossy().lines() {
+                println!("  stderr | {line}");
+            }
+            let status = output.status;
+            println!("  -> {status} after {:.1?}\n", status.duration());
+        }
         Err(err) => println!("  -> {} error: {err}\n", err.kind()),
     }
     let _ = process.close(false).await;

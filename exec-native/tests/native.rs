@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 async fn stdout_of(executor: &dyn Executor, line: &str, options: ExecOptions) -> String {
-    let process = executor.create_process(line, options).unwrap();
-    let mut stdout = process.take_stdout().unwrap();
-    process.start().await.unwrap();
-    let mut text = String::new();
-    stdout.read_to_string(&mut text).await.unwrap();
-    assert!(process.wait().await.unwrap().success());
-    text
+    let output = executor
+        .create_process(line, options)
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    output.stdout_lossy()
 }
 
 #[tokio::test]
