@@ -6,13 +6,11 @@
 //! common nor in the spec, so a spec needs no `deny_unknown_fields` (and must not
 //! use it: the entry's common fields are visible to it too).
 
+use crate::walk::{EachEntry, Walk, skip};
 use exec_core::{Executor, ExecutorSettings};
-use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 /// One kind of executor, registered with a [`Loader`](crate::Loader) under a
@@ -122,11 +120,12 @@ impl<K: ExecutorKind> ErasedKind for Registered<K> {
     ) -> Result<Built, BuildFailure> {
         let wanted: Vec<usize> = settings.iter().map(|(index, _)| *index).collect();
         let specs = RefCell::new(BTreeMap::new());
-        let seed = SpecFileSeed::<K::Spec> {
+        let pass = SpecEntries::<K::Spec> {
             wanted: &wanted,
             specs: &specs,
         };
-        seed.deserialize(serde_yaml::Deserializer::from_str(text))
+        Walk(pass)
+            .deserialize(serde_yaml::Deserializer::from_str(text))
             .map_err(BuildFailure::Spec)?;
         let mut specs = specs.into_inner();
         let mut built = Vec::with_capacity(settings.len());
@@ -178,59 +177,29 @@ impl<'de> de::Deserializer<'de> for FieldProbe<'_> {
     }
 }
 
-/// Walks a config file and deserializes `S` from the wanted entries only.
-struct SpecFileSeed<'a, S> {
+/// Deserializes `S` from the wanted entries only.
+struct SpecEntries<'a, S> {
     wanted: &'a [usize],
     specs: &'a RefCell<BTreeMap<usize, S>>,
 }
 
-impl<S> Clone for SpecFileSeed<'_, S> {
+impl<S> Clone for SpecEntries<'_, S> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<S> Copy for SpecFileSeed<'_, S> {}
+impl<S> Copy for SpecEntries<'_, S> {}
 
-impl<'de, S: DeserializeOwned> DeserializeSeed<'de> for SpecFileSeed<'_, S> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de, S: DeserializeOwned> Visitor<'de> for SpecFileSeed<'_, S> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a config file")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "entries" {
-                map.next_value_seed(self)?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
+impl<'de, S: DeserializeOwned> EachEntry<'de> for SpecEntries<'_, S> {
+    fn entry<A: SeqAccess<'de>>(self, index: usize, entries: &mut A) -> Result<bool, A::Error> {
+        if !self.wanted.contains(&index) {
+            return skip(entries);
         }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0;
-        loop {
-            if self.wanted.contains(&index) {
-                match seq.next_element::<S>()? {
-                    Some(spec) => {
-                        self.specs.borrow_mut().insert(index, spec);
-                    }
-                    None => return Ok(()),
-                }
-            } else if seq.next_element::<IgnoredAny>()?.is_none() {
-                return Ok(());
-            }
-            index += 1;
-        }
+        let Some(spec) = entries.next_element::<S>()? else {
+            return Ok(false);
+        };
+        self.specs.borrow_mut().insert(index, spec);
+        Ok(true)
     }
 }
 

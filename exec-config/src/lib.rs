@@ -65,6 +65,7 @@ mod loader;
 mod native;
 mod registry;
 mod suggest;
+mod walk;
 
 pub use error::{ConfigError, Location};
 pub use kind::ExecutorKind;

@@ -16,6 +16,7 @@ use crate::error::{ConfigError, Location};
 use crate::kind::{BuildFailure, ErasedKind, ExecutorKind, Registered};
 use crate::registry::Registry;
 use crate::suggest::nearest;
+use crate::walk::{EachEntry, Walk, skip};
 use exec_core::decode::{OutputEncoding, encoding_for_label};
 use exec_core::env::{self, Env};
 use exec_core::{Executor, ExecutorSettings, Policy, Whitelist, command_line};
@@ -379,7 +380,7 @@ impl FileLoad<'_> {
         index: usize,
         entry: Option<String>,
     ) -> Location {
-        let position = LocateSeed { index }
+        let position = Walk(LocateEntry { index })
             .deserialize(serde_yaml::Deserializer::from_str(text))
             .err()
             .and_then(|e| e.location());
@@ -1045,42 +1046,18 @@ impl<'de> Visitor<'de> for EncodingSeed<'_, '_> {
 }
 
 /// Fails at the start of entry `index`, to learn its position.
-struct LocateSeed {
+#[derive(Clone, Copy)]
+struct LocateEntry {
     index: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for LocateSeed {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for LocateSeed {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a config file")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "entries" {
-                map.next_value_seed(LocateSeed { index: self.index })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
+impl<'de> EachEntry<'de> for LocateEntry {
+    fn entry<A: SeqAccess<'de>>(self, index: usize, entries: &mut A) -> Result<bool, A::Error> {
+        if index < self.index {
+            return skip(entries);
         }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        for _ in 0..self.index {
-            if seq.next_element::<IgnoredAny>()?.is_none() {
-                return Ok(());
-            }
-        }
-        seq.next_element_seed(HereSeed).map(drop)
+        entries.next_element_seed(HereSeed)?;
+        Ok(false)
     }
 }
 
