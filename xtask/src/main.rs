@@ -4,7 +4,8 @@
 //!   with every feature on. Tests that need a daemon are told it is required
 //!   (`EXEC_REQUIRE_DAEMONS=1`), so they fail instead of skipping.
 //! - `checks` — `cargo fmt --check`, clippy with warnings denied, docs with
-//!   warnings denied.
+//!   warnings denied, and each published crate built alone (with its default
+//!   features and with none), as a user of that one crate builds it.
 //! - `ci` — `checks`, then `test-all`.
 //! - `bench` — the benchmarks, each figure beside its baseline in one run.
 //!
@@ -18,7 +19,7 @@ use std::time::Instant;
 const USAGE: &str = "usage: cargo xtask <test-all | checks | ci | bench>
 
   test-all   every test of the workspace, every feature on, daemons required
-  checks     fmt check, clippy -D warnings, docs -D warnings
+  checks     fmt check, clippy -D warnings, docs -D warnings, each crate built alone
   ci         checks, then test-all
   bench      benchmarks beside their baselines, medians and ratios";
 
@@ -100,8 +101,24 @@ fn checks() -> Result<(), String> {
     )?;
     let mut docs = cargo(&["doc", "--workspace", "--all-features", "--no-deps"]);
     docs.env("RUSTDOCFLAGS", "-D warnings");
-    run("docs (cargo doc, warnings denied)", docs)
+    run("docs (cargo doc, warnings denied)", docs)?;
+    // Workspace builds unify features across crates and can hide a feature a
+    // crate forgot to ask for; a user of one crate would find it.
+    for krate in PUBLISHED {
+        run(
+            &format!("{krate} alone"),
+            cargo(&["check", "--quiet", "-p", krate]),
+        )?;
+        run(
+            &format!("{krate} alone, no default features"),
+            cargo(&["check", "--quiet", "-p", krate, "--no-default-features"]),
+        )?;
+    }
+    Ok(())
 }
+
+/// The crates published to crates.io.
+const PUBLISHED: &[&str] = &["exec-core", "exec-native", "exec-config"];
 
 fn bench() -> Result<(), String> {
     run(
