@@ -74,8 +74,30 @@ impl fmt::Display for Location {
 
 /// Why a config did not load.
 ///
-/// Every variant but [`ConfigError::Read`] is a problem with the content and has
-/// [`ErrorKind::Invalid`] as its [`kind`](ConfigError::kind).
+/// [`ConfigError::Read`] is a file that cannot be read; every other variant is
+/// a problem with the content, located by a [`Location`]. Shown with
+/// `Display`, an error reads `FILE:LINE:COLUMN: entry ID: what is wrong`, the
+/// line and column (counted from 1) and the entry where known:
+///
+/// ```
+/// use exec_config::{ConfigError, Loader};
+///
+/// let yaml = "namespace: app\nentries:\n  - name: shell\n    kind: exec.native\n    defualt_env: {}\n";
+/// let err = Loader::new().load_str(yaml, "executors.yaml", None).unwrap_err();
+/// # #[cfg(feature = "native")]
+/// assert_eq!(
+///     err.to_string(),
+///     "executors.yaml:5:5: entry app:shell: unknown field \"defualt_env\"; did you mean \"default_env\"?; \
+///      valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding"
+/// );
+/// # #[cfg(feature = "native")]
+/// if let ConfigError::UnknownField { location, field, suggestion, .. } = &err {
+///     assert_eq!((location.line(), location.column(), location.entry()), (Some(5), Some(5), Some("app:shell")));
+///     assert_eq!((field.as_str(), suggestion.as_deref()), ("defualt_env", Some("default_env")));
+/// } else {
+///     panic!("{err:?}");
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -132,7 +154,11 @@ pub enum ConfigError {
     },
 
     /// No kind is registered under this name.
-    #[error("{location}: unknown kind {kind:?}{}; known kinds: {}", did_you_mean(suggestion), known.join(", "))]
+    #[error(
+        "{location}: unknown kind {kind:?}{}; {}",
+        did_you_mean(suggestion),
+        known_kinds(known)
+    )]
     UnknownKind {
         /// Where.
         location: Location,
@@ -175,6 +201,14 @@ pub enum ConfigError {
     },
 }
 
+fn known_kinds(known: &[String]) -> String {
+    if known.is_empty() {
+        "no kind is registered".to_owned()
+    } else {
+        format!("known kinds: {}", known.join(", "))
+    }
+}
+
 fn did_you_mean(suggestion: &Option<String>) -> String {
     suggestion
         .as_ref()
@@ -184,7 +218,18 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
 
 impl ConfigError {
     /// The class of the error: `NotFound`, `PermissionDenied` or `Io` for a file
-    /// that cannot be read, `Invalid` for everything in the content.
+    /// that cannot be read; for [`ConfigError::Build`], the kind's own error's
+    /// class; `Invalid` for everything else, all problems with the content.
+    ///
+    /// ```
+    /// use exec_config::Registry;
+    /// use exec_core::ErrorKind;
+    ///
+    /// let missing = Registry::from_file("no/such/file.yaml", None).unwrap_err();
+    /// assert_eq!(missing.kind(), ErrorKind::NotFound);
+    /// let bad = Registry::from_yaml("entries: 5", "bad.yaml", Some("app")).unwrap_err();
+    /// assert_eq!(bad.kind(), ErrorKind::Invalid);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             ConfigError::Read { source, .. } => match source.kind() {
@@ -192,7 +237,28 @@ impl ConfigError {
                 io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 _ => ErrorKind::Io,
             },
+            ConfigError::Build { source, .. } => source.kind(),
             _ => ErrorKind::Invalid,
+        }
+    }
+
+    /// The field at fault, where there is one: the unknown, missing or invalid
+    /// field (with a path inside it, like `default_env.PATH`, where known).
+    ///
+    /// ```
+    /// use exec_config::Registry;
+    ///
+    /// let yaml = "- name: shell\n  kind: exec.native\n  default_env: { PATH: [a] }\n";
+    /// let err = Registry::from_yaml(yaml, "env.yaml", Some("app")).unwrap_err();
+    /// # #[cfg(feature = "native")]
+    /// assert_eq!(err.field(), Some("default_env.PATH"));
+    /// ```
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ConfigError::UnknownField { field, .. }
+            | ConfigError::MissingField { field, .. }
+            | ConfigError::InvalidValue { field, .. } => Some(field),
+            _ => None,
         }
     }
 
@@ -212,12 +278,28 @@ impl ConfigError {
     }
 }
 
+/// For callers that deal in [`exec_core::Error`]: an [`Error::Other`] with the
+/// same [`kind`](ConfigError::kind) and message; a file's I/O error and a kind's
+/// build error stay reachable as its `source`.
+///
+/// [`Error::Other`]: exec_core::Error::Other
 impl From<ConfigError> for exec_core::Error {
     fn from(error: ConfigError) -> Self {
+        let kind = error.kind();
+        let (message, source): (String, Option<exec_core::BoxError>) = match error {
+            ConfigError::Read { path, source } => (
+                format!("cannot read config file {}", path.display()),
+                Some(Box::new(source)),
+            ),
+            ConfigError::Build { location, source } => {
+                (location.to_string(), Some(Box::new(source)))
+            }
+            other => (other.to_string(), None),
+        };
         exec_core::Error::Other {
-            kind: error.kind(),
-            message: error.to_string(),
-            source: None,
+            kind,
+            message,
+            source,
         }
     }
 }

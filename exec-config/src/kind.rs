@@ -5,10 +5,16 @@
 //! loader checks the common fields itself and rejects any field that is neither
 //! common nor in the spec, so a spec needs no `deny_unknown_fields` (and must not
 //! use it: the entry's common fields are visible to it too).
+//!
+//! The loader learns a spec's fields from its `Deserialize` impl (serde's derive
+//! names them when it asks for a struct). A spec that is `()` or a unit struct
+//! takes no fields. A spec that is not a plain struct (a map, or a struct with
+//! `#[serde(flatten)]`) does not name its fields: then the loader lets every
+//! field through to it, and the spec alone decides what it accepts.
 
 use crate::walk::{EachEntry, Walk, skip};
 use exec_core::{Executor, ExecutorSettings};
-use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,15 +22,22 @@ use std::sync::Arc;
 /// One kind of executor, registered with a [`Loader`](crate::Loader) under a
 /// kind string such as `exec.native`.
 ///
+/// The loader checks an entry's common fields and turns them into the
+/// [`ExecutorSettings`] handed to [`build`](ExecutorKind::build) (id, work dir,
+/// environment, whitelist, output encoding, and the loader's policy), and
+/// deserializes the kind's own fields into its [`Spec`](ExecutorKind::Spec).
+///
 /// ```
 /// use exec_config::{ExecutorKind, Loader};
-/// use exec_core::{Executor, ExecutorSettings};
+/// use exec_core::{Error, ErrorKind, ExecOptions, Executor, ExecutorSettings, Process};
 /// use std::sync::Arc;
 ///
-/// /// Entries of kind `acme.remote` need a `host`.
+/// /// Entries of kind `acme.remote` need a `host`, and may give a `port`.
 /// #[derive(serde::Deserialize)]
 /// struct RemoteSpec {
 ///     host: String,
+///     #[serde(default)]
+///     port: Option<u16>,
 /// }
 ///
 /// struct RemoteKind;
@@ -32,22 +45,63 @@ use std::sync::Arc;
 /// impl ExecutorKind for RemoteKind {
 ///     type Spec = RemoteSpec;
 ///     fn build(&self, settings: ExecutorSettings, spec: RemoteSpec) -> exec_core::Result<Arc<dyn Executor>> {
-///         # let _ = spec.host;
-///         // A real kind would connect to `spec.host`; this one runs locally.
-///         Ok(Arc::new(exec_native::NativeExecutor::new(settings)))
+///         Ok(Arc::new(RemoteExecutor { settings, host: spec.host, port: spec.port.unwrap_or(22) }))
 ///     }
 /// }
 ///
-/// let mut loader = Loader::new();
+/// #[derive(Debug)]
+/// struct RemoteExecutor {
+///     settings: ExecutorSettings,
+///     host: String,
+///     port: u16,
+/// }
+///
+/// impl Executor for RemoteExecutor {
+///     fn id(&self) -> &str {
+///         self.settings.id()
+///     }
+///     fn create_process(&self, line: &str, options: ExecOptions) -> exec_core::Result<Box<dyn Process>> {
+///         // Split, whitelist, environment, policy: the settings check it all.
+///         let command = self.settings.prepare(line, options)?;
+///         // A real backend would now make a process for `command` on the host.
+///         Err(Error::Other {
+///             kind: ErrorKind::Unavailable,
+///             message: format!("{}:{} is not reachable from this example ({})", self.host, self.port, command.program()),
+///             source: None,
+///         })
+///     }
+/// }
+///
+/// let mut loader = Loader::empty();
 /// loader.register_kind("acme.remote", RemoteKind);
-/// let yaml = "namespace: app\nentries:\n  - { name: far, kind: acme.remote, host: example.org }\n";
+/// let yaml = "namespace: app\nentries:\n  - { name: far, kind: acme.remote, host: example.org, command_whitelist: [uptime] }\n";
 /// loader.load_str(yaml, "inline.yaml", None)?;
-/// assert!(loader.registry().get("app:far").is_ok());
-/// # Ok::<(), exec_config::ConfigError>(())
+/// let far = loader.registry().get("app:far")?;
+/// assert_eq!(far.create_process("uptime", ExecOptions::new()).unwrap_err().kind(), ErrorKind::Unavailable);
+/// assert_eq!(far.create_process("reboot", ExecOptions::new()).unwrap_err().kind(), ErrorKind::PermissionDenied);
+///
+/// // The kind's fields are checked like the common ones.
+/// let err = loader
+///     .load_str("- { name: near, kind: acme.remote, hots: example.org }", "typo.yaml", Some("app"))
+///     .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "typo.yaml:1:36: entry app:near: unknown field \"hots\"; did you mean \"host\"?; valid fields: \
+///      name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, host, port"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait ExecutorKind: Send + Sync + 'static {
-    /// The kind's own fields, deserialized from the entry (a struct deriving
-    /// `serde::Deserialize`; an empty struct when the kind has none).
+    /// The kind's own fields, deserialized from the entry: a struct deriving
+    /// `serde::Deserialize`, or `()` when the kind has none.
+    ///
+    /// The loader learns the struct's field names from its `Deserialize` impl
+    /// and refuses any field that is neither common nor one of them, with the
+    /// nearest suggested; so the struct needs no `deny_unknown_fields` (and must
+    /// not have it: the entry's common fields are visible to it too). A spec
+    /// that is not a plain struct (a map, or a struct with `#[serde(flatten)]`)
+    /// names no fields: then every field is let through to it, and it alone
+    /// decides what it accepts.
     type Spec: DeserializeOwned;
 
     /// Builds the executor. `settings` holds the id and the common fields
@@ -82,8 +136,8 @@ pub(crate) enum BuildFailure {
 /// A registered kind with its spec type erased, so kinds of different specs sit
 /// in one table.
 pub(crate) trait ErasedKind: Send + Sync {
-    /// The spec's field names.
-    fn fields(&self) -> &'static [&'static str];
+    /// The spec's fields.
+    fn fields(&self) -> SpecFields;
 
     /// Deserializes the specs of the entries `settings` names (by index) from
     /// `text` and builds their executors, in the order given.
@@ -94,9 +148,30 @@ pub(crate) trait ErasedKind: Send + Sync {
     ) -> Result<Built, BuildFailure>;
 }
 
+/// The fields a spec takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpecFields {
+    /// A struct with these fields.
+    Named(&'static [&'static str]),
+    /// `()` or a unit struct: none, and the spec is made from nothing.
+    Unit,
+    /// Unknown (a map, a flattened struct): the spec decides.
+    Any,
+}
+
+impl SpecFields {
+    /// The field names, as far as they are known.
+    pub(crate) fn names(self) -> &'static [&'static str] {
+        match self {
+            SpecFields::Named(fields) => fields,
+            SpecFields::Unit | SpecFields::Any => &[],
+        }
+    }
+}
+
 pub(crate) struct Registered<K> {
     kind: K,
-    fields: &'static [&'static str],
+    fields: SpecFields,
 }
 
 impl<K: ExecutorKind> Registered<K> {
@@ -109,7 +184,7 @@ impl<K: ExecutorKind> Registered<K> {
 }
 
 impl<K: ExecutorKind> ErasedKind for Registered<K> {
-    fn fields(&self) -> &'static [&'static str] {
+    fn fields(&self) -> SpecFields {
         self.fields
     }
 
@@ -120,13 +195,30 @@ impl<K: ExecutorKind> ErasedKind for Registered<K> {
     ) -> Result<Built, BuildFailure> {
         let wanted: Vec<usize> = settings.iter().map(|(index, _)| *index).collect();
         let specs = RefCell::new(BTreeMap::new());
-        let pass = SpecEntries::<K::Spec> {
-            wanted: &wanted,
-            specs: &specs,
-        };
-        Walk(pass)
-            .deserialize(serde_yaml::Deserializer::from_str(text))
-            .map_err(BuildFailure::Spec)?;
+        if self.fields == SpecFields::Unit {
+            // Nothing to read from the entry (and a unit cannot be read from a map).
+            let mut specs = specs.borrow_mut();
+            for index in &wanted {
+                let spec =
+                    K::Spec::deserialize(de::value::UnitDeserializer::<de::value::Error>::new())
+                        .map_err(|e| BuildFailure::Build {
+                            index: *index,
+                            error: exec_core::Error::InvalidArgument {
+                                field: "spec".to_owned(),
+                                reason: e.to_string(),
+                            },
+                        })?;
+                specs.insert(*index, spec);
+            }
+        } else {
+            let pass = SpecEntries::<K::Spec> {
+                wanted: &wanted,
+                specs: &specs,
+            };
+            Walk(pass)
+                .deserialize(serde_yaml::Deserializer::from_str(text))
+                .map_err(BuildFailure::Spec)?;
+        }
         let mut specs = specs.into_inner();
         let mut built = Vec::with_capacity(settings.len());
         for (index, settings) in settings {
@@ -143,21 +235,21 @@ impl<K: ExecutorKind> ErasedKind for Registered<K> {
     }
 }
 
-/// The field names serde's derive gives a struct, learned by asking it to
-/// deserialize from a probe that records them.
-fn spec_fields<S: DeserializeOwned>() -> &'static [&'static str] {
-    let seen = Cell::new(None);
+/// The fields serde's derive gives a struct, learned by asking it to
+/// deserialize from a probe that records what it asks for.
+fn spec_fields<S: DeserializeOwned>() -> SpecFields {
+    let seen = Cell::new(SpecFields::Any);
     let _ = S::deserialize(FieldProbe(&seen));
-    seen.get().unwrap_or(&[])
+    seen.get()
 }
 
-struct FieldProbe<'a>(&'a Cell<Option<&'static [&'static str]>>);
+struct FieldProbe<'a>(&'a Cell<SpecFields>);
 
 impl<'de> de::Deserializer<'de> for FieldProbe<'_> {
     type Error = de::value::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-        Err(de::Error::custom("a kind's spec must be a struct"))
+        Err(de::Error::custom("probe"))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -166,13 +258,27 @@ impl<'de> de::Deserializer<'de> for FieldProbe<'_> {
         fields: &'static [&'static str],
         _visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.0.set(Some(fields));
+        self.0.set(SpecFields::Named(fields));
+        Err(de::Error::custom("probe"))
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        self.0.set(SpecFields::Unit);
+        Err(de::Error::custom("probe"))
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.set(SpecFields::Unit);
         Err(de::Error::custom("probe"))
     }
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+        byte_buf option newtype_struct seq tuple tuple_struct map
         enum identifier ignored_any
     }
 }
@@ -217,9 +323,29 @@ mod tests {
     #[derive(serde::Deserialize)]
     struct Empty {}
 
+    #[derive(serde::Deserialize)]
+    struct Unit;
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Flattened {
+        #[serde(flatten)]
+        rest: std::collections::HashMap<String, String>,
+    }
+
     #[test]
     fn the_probe_learns_a_specs_fields() {
-        assert_eq!(spec_fields::<Two>(), ["image", "memory_limit"]);
-        assert!(spec_fields::<Empty>().is_empty());
+        assert_eq!(
+            spec_fields::<Two>(),
+            SpecFields::Named(&["image", "memory_limit"])
+        );
+        assert_eq!(spec_fields::<Empty>(), SpecFields::Named(&[]));
+        assert_eq!(spec_fields::<()>(), SpecFields::Unit);
+        assert_eq!(spec_fields::<Unit>(), SpecFields::Unit);
+        assert_eq!(spec_fields::<Flattened>(), SpecFields::Any);
+        assert_eq!(
+            spec_fields::<std::collections::HashMap<String, u32>>(),
+            SpecFields::Any
+        );
     }
 }

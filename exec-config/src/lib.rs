@@ -1,9 +1,11 @@
 //! Executors from YAML: entries in the Wippy format become a [`Registry`] of
 //! `Arc<dyn Executor>` keyed `namespace:name`.
 //!
-//! A file is either a map with `namespace:` and `entries:`, or a bare list of
-//! entries whose namespace the caller gives. Each entry has a `name`, a `kind`
-//! and the kind's fields. Every kind takes the common fields:
+//! A file is either a map with `namespace:` and `entries:` (and optionally
+//! `version:` and `meta:`, accepted and ignored), or a bare list of entries
+//! whose namespace the caller gives. Each entry has a `name`, a `kind` and the
+//! kind's fields; its id is `namespace:name` (neither part empty, neither with
+//! `:` or blanks). Every kind takes the common fields:
 //!
 //! | field | type | meaning |
 //! |---|---|---|
@@ -13,14 +15,17 @@
 //! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …) |
 //! | `meta` | anything | ignored (Wippy's entry metadata) |
 //!
-//! Kinds: `exec.native` (feature `native`, on by default); `exec.docker` and
-//! `exec.incus` plug in the same way behind their features, and a program can
-//! register its own with [`Loader::register_kind`].
+//! Kinds: `exec.native` (feature `native`, on by default). Other backends
+//! (`exec.docker`, `exec.incus`) come the same way, each behind its own
+//! feature, and a program registers kinds of its own with
+//! [`Loader::register_kind`] and an [`ExecutorKind`].
 //!
 //! Everything is checked at load: an unknown field (with the nearest valid one
 //! suggested), a wrong type, a missing `name` or `kind`, an unknown kind, a
 //! duplicate id, a whitelist line that cannot be split, an unknown encoding, a
-//! bad variable name. Errors name the file, line, column, entry id and field:
+//! bad variable name, an unknown top-level key, a bare list without a
+//! namespace, YAML syntax. Errors name the file, line, column, entry id and
+//! field:
 //!
 //! ```text
 //! executors.yaml:7:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, …
@@ -29,22 +34,27 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(feature = "native")] {
 //! use exec_config::Registry;
 //! use exec_core::{ErrorKind, ExecOptions};
 //!
 //! let yaml = r#"
 //! namespace: app
 //! entries:
-//!   - name: git
+//!   - name: shell
 //!     kind: exec.native
 //!     default_work_dir: /tmp
-//!     default_env: { PATH: /usr/bin:/bin }
-//!     command_whitelist: ["git status", "git log --oneline"]
+//!     default_env: { PATH: /usr/bin:/bin, LANG: C.UTF-8 }
+//!     command_whitelist: ["git status", "ls -la"]
 //! "#;
 //! let registry = Registry::from_yaml(yaml, "executors.yaml", None)?;
-//! let git = registry.get("app:git")?;
-//! assert!(git.create_process("git  'status'", ExecOptions::new()).is_ok());
-//! let denied = git.create_process("git push", ExecOptions::new()).unwrap_err();
+//! let shell = registry.get("app:shell")?; // an Arc<dyn Executor>
+//! assert_eq!(shell.id(), "app:shell");
+//!
+//! // Created, not started: `start()` (or `output().await`) runs it.
+//! let process = shell.create_process("git  'status'", ExecOptions::new())?;
+//! # drop(process);
+//! let denied = shell.create_process("git push", ExecOptions::new()).unwrap_err();
 //! assert_eq!(denied.kind(), ErrorKind::PermissionDenied);
 //!
 //! let err = Registry::from_yaml("- { name: x, kind: exec.nativ }", "bad.yaml", Some("app")).unwrap_err();
@@ -52,8 +62,15 @@
 //!     err.to_string(),
 //!     "bad.yaml:1:20: entry app:x: unknown kind \"exec.nativ\"; did you mean \"exec.native\"?; known kinds: exec.native"
 //! );
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # The parts
+//!
+//! [`Loader`] reads files with the registered [`ExecutorKind`]s and fills a
+//! [`Registry`]; [`ConfigError`] (with its [`Location`]) says why a file did not
+//! load; `NativeKind` is the `exec.native` kind (feature `native`).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -64,6 +81,7 @@ mod loader;
 #[cfg(feature = "native")]
 mod native;
 mod registry;
+mod shape;
 mod suggest;
 mod walk;
 

@@ -2,26 +2,29 @@
 //!
 //! A file is read in three passes over its text, all with serde_yaml:
 //!
-//! 1. the *shape*: parsed as a plain YAML value, for the namespace and each
-//!    entry's `name` and `kind` (a `kind:` may come after the fields it decides);
-//! 2. the *check*: every entry's common fields are deserialized with our own
-//!    seeds, which raise errors from inside the scalar at fault, so serde_yaml
-//!    tags each error with that scalar's line and column;
+//! 1. the *shape* ([`crate::shape`]): a lenient read for the namespace and each
+//!    entry's `name` and `kind` (a `kind:` may come after the fields it
+//!    decides); YAML syntax errors surface here;
+//! 2. the *check*: the file, its entries and their common fields are
+//!    deserialized with this module's seeds, which raise each error from inside
+//!    the key or value at fault, so serde_yaml tags it with that line and
+//!    column; what the error is (variant, field, suggestion) is recorded on the
+//!    side, since a serde error carries only text;
 //! 3. per kind, the kinds' own fields (their `Spec`) are deserialized from the
-//!    text and the executors built.
+//!    text, for that kind's entries only, and the executors built.
 //!
 //! Nothing from a file reaches the registry unless all of it loaded.
 
 use crate::error::{ConfigError, Location};
-use crate::kind::{BuildFailure, ErasedKind, ExecutorKind, Registered};
+use crate::kind::{BuildFailure, ErasedKind, ExecutorKind, Registered, SpecFields};
 use crate::registry::Registry;
+use crate::shape::Shape;
 use crate::suggest::nearest;
 use crate::walk::{EachEntry, Walk, skip};
 use exec_core::decode::{OutputEncoding, encoding_for_label};
 use exec_core::env::{self, Env};
 use exec_core::{Executor, ExecutorSettings, Policy, Whitelist, command_line};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_yaml::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -52,19 +55,35 @@ struct Origin {
 
 /// Reads config files into a [`Registry`], with the executor kinds it knows.
 ///
+/// Load any number of files (or texts); each load either adds all of its
+/// entries or, on error, none. Ids must be unique across everything one loader
+/// loads.
+///
 /// ```
+/// # #[cfg(feature = "native")] {
 /// use exec_config::Loader;
 ///
 /// let mut loader = Loader::new();
 /// let ids = loader.load_str(
 ///     "- name: shell\n  kind: exec.native\n  default_env: { PATH: /usr/bin:/bin }\n",
-///     "executors.yaml",
+///     "tools.yaml",
 ///     Some("app"), // a bare list of entries takes its namespace from the caller
 /// )?;
 /// assert_eq!(ids, ["app:shell"]);
+///
+/// // The same id again, from another file: refused, naming both places.
+/// let err = loader
+///     .load_str("namespace: app\nentries:\n  - { name: shell, kind: exec.native }\n", "more.yaml", None)
+///     .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "more.yaml:3:5: entry app:shell: duplicate entry id \"app:shell\"; it is already defined at tools.yaml:1:3: entry app:shell"
+/// );
+///
 /// let registry = loader.into_registry();
 /// assert!(registry.get("app:shell").is_ok());
-/// # Ok::<(), exec_config::ConfigError>(())
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Loader {
     kinds: BTreeMap<String, Arc<dyn ErasedKind>>,
@@ -91,7 +110,13 @@ impl Default for Loader {
 
 impl Loader {
     /// A loader that knows the kinds of the enabled cargo features
-    /// (`exec.native` with feature `native`).
+    /// (`exec.native` with feature `native`, on by default).
+    ///
+    /// ```
+    /// let loader = exec_config::Loader::new();
+    /// # #[cfg(feature = "native")]
+    /// assert_eq!(loader.kinds().collect::<Vec<_>>(), ["exec.native"]);
+    /// ```
     pub fn new() -> Self {
         #[allow(unused_mut)]
         let mut loader = Self::empty();
@@ -100,7 +125,13 @@ impl Loader {
         loader
     }
 
-    /// A loader that knows no kind.
+    /// A loader that knows no kind: register the ones wanted with
+    /// [`register_kind`](Loader::register_kind).
+    ///
+    /// ```
+    /// let loader = exec_config::Loader::empty();
+    /// assert_eq!(loader.kinds().count(), 0);
+    /// ```
     pub fn empty() -> Self {
         Self {
             kinds: BTreeMap::new(),
@@ -110,20 +141,57 @@ impl Loader {
         }
     }
 
-    /// Registers (or replaces) the kind `name`.
+    /// Registers (or replaces) the kind `name`, e.g. `acme.remote`: entries
+    /// with `kind: acme.remote` are then built by `kind`. See [`ExecutorKind`]
+    /// for a whole example.
     pub fn register_kind<K: ExecutorKind>(&mut self, name: &str, kind: K) -> &mut Self {
         self.kinds
             .insert(name.to_owned(), Arc::new(Registered::new(kind)));
         self
     }
 
-    /// The registered kind names, sorted.
+    /// The registered kind names, sorted (they are listed, too, in the error
+    /// for an unknown kind).
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.kinds.keys().map(String::as_str)
     }
 
-    /// Sets the policy every executor loaded from now on consults for its
-    /// commands, and the registry consults when an executor is acquired.
+    /// Sets the policy that every executor loaded from now on consults for its
+    /// commands (it is put in their [`ExecutorSettings`]), and that the registry
+    /// consults when an executor is acquired with [`Registry::get`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "native")] {
+    /// use exec_config::Loader;
+    /// use exec_core::policy::{Policy, PolicyDenial};
+    /// use exec_core::ErrorKind;
+    /// use std::sync::Arc;
+    ///
+    /// /// Hands out nothing but `app:shell`.
+    /// #[derive(Debug)]
+    /// struct OnlyTheShell;
+    ///
+    /// impl Policy for OnlyTheShell {
+    ///     fn check_acquire(&self, executor_id: &str) -> Result<(), PolicyDenial> {
+    ///         match executor_id {
+    ///             "app:shell" => Ok(()),
+    ///             _ => Err(PolicyDenial::new("only the shell")),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut loader = Loader::new().with_policy(Arc::new(OnlyTheShell));
+    /// loader.load_str(
+    ///     "- { name: shell, kind: exec.native }\n- { name: admin, kind: exec.native }\n",
+    ///     "inline.yaml",
+    ///     Some("app"),
+    /// )?;
+    /// let registry = loader.into_registry();
+    /// assert!(registry.get("app:shell").is_ok());
+    /// assert_eq!(registry.get("app:admin").unwrap_err().kind(), ErrorKind::PermissionDenied);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Self {
         self.registry.set_policy(policy.clone());
@@ -131,19 +199,27 @@ impl Loader {
         self
     }
 
-    /// The registry of everything loaded so far.
+    /// The registry of everything loaded so far (to look at; see
+    /// [`into_registry`](Loader::into_registry) to keep it).
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
-    /// The registry of everything loaded.
+    /// The registry of everything loaded, with the loader's policy.
     pub fn into_registry(self) -> Registry {
         self.registry
     }
 
     /// Loads a config file. `default_namespace` is used when the file is a bare
-    /// list of entries (a file's own `namespace:` always wins). Returns the ids
-    /// loaded, in file order.
+    /// list of entries, or a map without `namespace:` (a file's own
+    /// `namespace:` always wins). Returns the ids loaded, in file order.
+    ///
+    /// ```no_run
+    /// let mut loader = exec_config::Loader::new();
+    /// let ids = loader.load_file("config/executors.yaml", None)?;
+    /// println!("loaded {}", ids.join(", "));
+    /// # Ok::<(), exec_config::ConfigError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -162,7 +238,8 @@ impl Loader {
         self.load_str(&text, &path.display().to_string(), default_namespace)
     }
 
-    /// Loads config text; `source_name` names it in errors.
+    /// Loads config text, like [`load_file`](Loader::load_file); `source_name`
+    /// stands for the file in errors.
     ///
     /// # Errors
     ///
@@ -209,43 +286,6 @@ struct LoadedEntry {
     executor: Arc<dyn Executor>,
 }
 
-/// What the shape pass learned of one entry.
-#[derive(Debug, Default, Clone)]
-struct EntryShape {
-    name: Option<String>,
-    kind: Option<String>,
-}
-
-/// What the shape pass learned of a file.
-#[derive(Debug, Default)]
-struct Shape {
-    namespace: Option<String>,
-    entries: Vec<EntryShape>,
-}
-
-impl Shape {
-    fn of(value: &Value) -> Self {
-        let as_string = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-        let (namespace, entries) = match value {
-            Value::Mapping(map) => (as_string(map.get("namespace")), map.get("entries")),
-            Value::Sequence(_) => (None, Some(value)),
-            _ => (None, None),
-        };
-        let entries = entries
-            .and_then(Value::as_sequence)
-            .map(|list| {
-                list.iter()
-                    .map(|entry| EntryShape {
-                        name: as_string(entry.get("name")),
-                        kind: as_string(entry.get("kind")),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self { namespace, entries }
-    }
-}
-
 /// One file being loaded.
 struct FileLoad<'a> {
     loader: &'a Loader,
@@ -265,22 +305,26 @@ impl FileLoad<'_> {
 
     fn load(&self, default_namespace: Option<&str>) -> Result<Vec<LoadedEntry>, ConfigError> {
         // Pass 1: the shape. Syntax errors surface here, with their position.
-        let value: Value = serde_yaml::from_str(self.text).map_err(|e| {
-            let (_, message, line, column) = split_yaml_error(&e);
+        let shape = Shape::of(self.text).map_err(|e| {
+            let (_, mut message, line, column) = split_yaml_error(&e);
+            if message.contains("more than one document") {
+                message =
+                    "the file holds more than one YAML document (`---`); a config file is one"
+                        .to_owned();
+            }
             ConfigError::Syntax {
                 location: self.location(line, column, None),
                 message,
             }
         })?;
-        if value.is_null() {
+        let Some(shape) = shape else {
             return Err(ConfigError::Syntax {
                 location: self.location(None, None, None),
                 message:
                     "the file is empty; expected `namespace:` and `entries:`, or a list of entries"
                         .to_owned(),
             });
-        }
-        let shape = Shape::of(&value);
+        };
         let namespace = shape
             .namespace
             .clone()
@@ -329,10 +373,21 @@ impl FileLoad<'_> {
         // Pass 3: each kind's own fields, and the executors.
         let mut by_kind: BTreeMap<&str, Vec<(usize, ExecutorSettings)>> = BTreeMap::new();
         for (index, entry) in &entries {
-            by_kind.entry(entry.kind.as_str()).or_default().push((
-                *index,
-                entry.settings(&namespace, self.loader.policy.clone()),
-            ));
+            let settings = entry.settings(&namespace, self.loader.policy.clone());
+            // The check pass has checked every part already; this is the whole.
+            settings.validate().map_err(|source| ConfigError::Build {
+                location: self.entry_location(
+                    self.text,
+                    self.file,
+                    *index,
+                    Some(settings.id().to_owned()),
+                ),
+                source,
+            })?;
+            by_kind
+                .entry(entry.kind.as_str())
+                .or_default()
+                .push((*index, settings));
         }
         let mut built = Vec::with_capacity(entries.len());
         for (kind_name, settings) in by_kind {
@@ -610,7 +665,7 @@ impl<'de> Visitor<'de> for FileSeed<'_, '_> {
         while let Some(key) = map.next_key_seed(KeySeed {
             check,
             valid: FILE_FIELDS,
-            extra: &[],
+            extra: SpecFields::Named(&[]),
             seen: &mut seen,
         })? {
             match key.as_str() {
@@ -636,7 +691,9 @@ impl<'de> Visitor<'de> for FileSeed<'_, '_> {
             }));
         }
         if check.namespace.is_none() {
-            return Err(check.fail(Problem::MissingNamespace));
+            return Err(check.fail(Problem::MissingField {
+                field: "namespace".to_owned(),
+            }));
         }
         Ok(())
     }
@@ -701,13 +758,21 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let check = self.check;
-        let kind_fields = check
+        // The kind's fields are valid too. When the kind is not registered, any
+        // field passes here: the kind's own error, at `kind:`, says more than
+        // an "unknown field" for a field of a kind this loader does not know.
+        let extra = match check
             .shape
             .entries
             .get(self.index)
             .and_then(|shape| shape.kind.as_deref())
-            .and_then(|kind| check.kinds.get(kind))
-            .map_or(&[][..], |kind| kind.fields());
+        {
+            Some(kind) => match check.kinds.get(kind) {
+                Some(kind) => kind.fields(),
+                None => SpecFields::Any,
+            },
+            None => SpecFields::Named(&[]),
+        };
         let mut seen = Vec::new();
         let mut name = None;
         let mut kind = None;
@@ -722,7 +787,7 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
         while let Some(key) = map.next_key_seed(KeySeed {
             check,
             valid: COMMON_FIELDS,
-            extra: kind_fields,
+            extra,
             seen: &mut seen,
         })? {
             match key.as_str() {
@@ -746,7 +811,7 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
                     entry.default_work_dir = Some(map.next_value_seed(StringSeed {
                         check,
                         field: "default_work_dir",
-                        validate: |dir| {
+                        validate: |dir: &str| {
                             if dir.is_empty() {
                                 Err("it is empty".to_owned())
                             } else {
@@ -789,7 +854,7 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
 struct KeySeed<'c, 'a, 's> {
     check: &'c Check<'a>,
     valid: &'static [&'static str],
-    extra: &'static [&'static str],
+    extra: SpecFields,
     seen: &'s mut Vec<String>,
 }
 
@@ -808,11 +873,17 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<String, E> {
-        if !self.valid.contains(&key) && !self.extra.contains(&key) {
+        let known = self.valid.contains(&key)
+            || match self.extra {
+                SpecFields::Named(fields) => fields.contains(&key),
+                SpecFields::Unit => false,
+                SpecFields::Any => true,
+            };
+        if !known {
             let valid = self
                 .valid
                 .iter()
-                .chain(self.extra)
+                .chain(self.extra.names())
                 .map(|f| (*f).to_owned())
                 .collect();
             return Err(self.check.fail(Problem::UnknownField {
@@ -829,20 +900,20 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_, '_> {
 }
 
 /// A string field checked by `validate`, failing at the value.
-struct StringSeed<'c, 'a> {
+struct StringSeed<'c, 'a, F> {
     check: &'c Check<'a>,
     field: &'static str,
-    validate: fn(&str) -> Result<(), String>,
+    validate: F,
 }
 
-impl<'de> DeserializeSeed<'de> for StringSeed<'_, '_> {
+impl<'de, F: FnOnce(&str) -> Result<(), String>> DeserializeSeed<'de> for StringSeed<'_, '_, F> {
     type Value = String;
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
-impl<'de> Visitor<'de> for StringSeed<'_, '_> {
+impl<'de, F: FnOnce(&str) -> Result<(), String>> Visitor<'de> for StringSeed<'_, '_, F> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -921,7 +992,10 @@ impl<'de> Visitor<'de> for EnvSeed<'_, '_> {
         while let Some(name) = map.next_key_seed(StringSeed {
             check: self.0,
             field: "default_env",
-            validate: |name| {
+            validate: |name: &str| {
+                if env.contains_key(name) {
+                    return Err(format!("variable {name:?} is given twice"));
+                }
                 env::validate(
                     "default_env",
                     &Env::from([(name.to_owned(), String::new())]),
@@ -934,11 +1008,7 @@ impl<'de> Visitor<'de> for EnvSeed<'_, '_> {
             },
         })? {
             let value = map.next_value_seed(EnvValueSeed(self.0))?;
-            if env.insert(name.clone(), value).is_some() {
-                return Err(self
-                    .0
-                    .invalid("default_env", format!("variable {name} is given twice")));
-            }
+            env.insert(name, value);
         }
         Ok(env)
     }
@@ -1002,7 +1072,7 @@ impl<'de> Visitor<'de> for WhitelistSeed<'_, '_> {
         while let Some(line) = seq.next_element_seed(StringSeed {
             check: self.0,
             field: "command_whitelist",
-            validate: |line| {
+            validate: |line: &str| {
                 command_line::split(line)
                     .map(drop)
                     .map_err(|e| e.to_string())

@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Executors by id (`namespace:name`). Cloning is cheap: executors are shared.
+/// Executors by id (`namespace:name`), each an `Arc<dyn Executor>`, and the
+/// policy asked when one is acquired. Cloning is cheap: executors are shared.
 ///
 /// ```
+/// # #[cfg(feature = "native")] {
 /// use exec_config::Registry;
 /// use exec_core::ErrorKind;
 ///
@@ -23,6 +25,7 @@ use std::sync::Arc;
 /// let err = registry.get("app:shel").unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::NotFound);
 /// assert_eq!(err.to_string(), "no executor with id \"app:shel\"; did you mean \"app:shell\"?");
+/// # }
 /// # Ok::<(), exec_config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -37,7 +40,15 @@ impl Registry {
         Self::default()
     }
 
-    /// Loads one config file with the kinds of the enabled features.
+    /// Loads one config file with the kinds of the enabled features; a
+    /// shorthand for [`Loader::new`] and [`Loader::load_file`]. Use a
+    /// [`Loader`] for several files, kinds of one's own or a policy.
+    ///
+    /// ```no_run
+    /// let registry = exec_config::Registry::from_file("config/executors.yaml", None)?;
+    /// let shell = registry.get("app:shell")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -51,8 +62,9 @@ impl Registry {
         Ok(loader.into_registry())
     }
 
-    /// Loads config text (`source_name` names it in errors) with the kinds of
-    /// the enabled features.
+    /// Loads config text (`source_name` stands for the file in errors) with the
+    /// kinds of the enabled features; a shorthand for [`Loader::new`] and
+    /// [`Loader::load_str`].
     ///
     /// # Errors
     ///
@@ -67,18 +79,43 @@ impl Registry {
         Ok(loader.into_registry())
     }
 
-    /// Sets the policy asked by [`Registry::get`].
+    /// Sets the policy asked by [`Registry::get`] (it replaces one set before;
+    /// the executors' own settings, and so their commands, are not changed).
     pub fn set_policy(&mut self, policy: Arc<dyn Policy>) {
         self.policy = Some(policy);
     }
 
-    /// Adds an executor built in code, under its own id.
+    /// Adds an executor built in code under `id` (usually its own
+    /// [`id`](Executor::id)). [`get`](Registry::get) asks the registry's policy
+    /// for it like for any other.
+    ///
+    /// ```
+    /// use exec_config::Registry;
+    /// use exec_core::{ErrorKind, Executor, ExecutorSettings};
+    /// use std::sync::Arc;
+    ///
+    /// # #[cfg(feature = "native")] {
+    /// let mut registry = Registry::new();
+    /// let scratch: Arc<dyn Executor> =
+    ///     Arc::new(exec_native::NativeExecutor::new(ExecutorSettings::new("code:scratch")));
+    /// registry.insert("code:scratch", scratch.clone())?;
+    /// assert_eq!(registry.insert("code:scratch", scratch).unwrap_err().kind(), ErrorKind::Invalid);
+    /// assert_eq!(registry.get("code:scratch")?.id(), "code:scratch");
+    /// # }
+    /// # Ok::<(), exec_core::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// `Invalid` if the id is taken.
-    pub fn insert(&mut self, executor: Arc<dyn Executor>) -> Result<()> {
-        let id = executor.id().to_owned();
+    /// `Invalid` if the id is empty or taken (the registry is unchanged).
+    pub fn insert(&mut self, id: impl Into<String>, executor: Arc<dyn Executor>) -> Result<()> {
+        let id = id.into();
+        if id.is_empty() {
+            return Err(Error::InvalidArgument {
+                field: "executor id".to_owned(),
+                reason: "it is empty".to_owned(),
+            });
+        }
         if self.executors.contains_key(&id) {
             return Err(Error::InvalidArgument {
                 field: "executor id".to_owned(),
@@ -93,7 +130,16 @@ impl Registry {
         self.executors.insert(id, executor);
     }
 
-    /// The executor `id`, if the policy allows acquiring it.
+    /// The executor `id`, if the registry's policy allows acquiring it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "native")] {
+    /// let registry = exec_config::Registry::from_yaml("- { name: shell, kind: exec.native }", "inline.yaml", Some("app"))?;
+    /// let shell = registry.get("app:shell")?;
+    /// assert_eq!(shell.id(), "app:shell");
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
