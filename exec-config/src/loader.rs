@@ -374,16 +374,6 @@ impl FileLoad<'_> {
         let mut by_kind: BTreeMap<&str, Vec<(usize, ExecutorSettings)>> = BTreeMap::new();
         for (index, entry) in &entries {
             let settings = entry.settings(&namespace, self.loader.policy.clone());
-            // The check pass has checked every part already; this is the whole.
-            settings.validate().map_err(|source| ConfigError::Build {
-                location: self.entry_location(
-                    self.text,
-                    self.file,
-                    *index,
-                    Some(settings.id().to_owned()),
-                ),
-                source,
-            })?;
             by_kind
                 .entry(entry.kind.as_str())
                 .or_default()
