@@ -1,11 +1,13 @@
 //! The workspace's own tasks, run as `cargo xtask <task>`:
 //!
 //! - `test-all` — every test of the workspace: unit, integration and doc tests
-//!   with every feature on. Tests that need a daemon are told it is required
+//!   with every feature on (for exec-lua: every feature but the other Lua
+//!   versions, which are exclusive). Tests that need a daemon are told it is required
 //!   (`EXEC_REQUIRE_DAEMONS=1`), so they fail instead of skipping.
 //! - `checks` — `cargo fmt --check`, clippy with warnings denied, docs with
 //!   warnings denied, and each published crate built alone (with its default
-//!   features and with none), as a user of that one crate builds it.
+//!   features and with none), as a user of that one crate builds it; exec-lua
+//!   also with each other Lua version.
 //! - `ci` — `checks`, then `test-all`.
 //! - `bench` — the benchmarks, each figure beside its baseline in one run.
 //!
@@ -77,9 +79,35 @@ fn run(title: &str, mut command: Command) -> Result<(), String> {
 }
 
 fn test_all() -> Result<(), String> {
-    let mut command = cargo(&["test", "--workspace", "--all-features"]);
-    command.env("EXEC_REQUIRE_DAEMONS", "1");
-    run("tests (cargo test --workspace --all-features)", command)
+    for (title, args) in feature_sets(&["test"]) {
+        let mut command = cargo(&args);
+        command.env("EXEC_REQUIRE_DAEMONS", "1");
+        run(&format!("tests ({title})"), command)?;
+    }
+    Ok(())
+}
+
+/// The crate whose features cannot all be on at once: mlua takes exactly one
+/// Lua version.
+const LUA_CRATE: &str = "exec-lua";
+/// exec-lua's features in `test-all`, `clippy` and `doc`: all but the other
+/// Lua versions.
+const LUA_FEATURES: &str = "lua54,vendored,native,cli";
+/// The other Lua versions `checks` builds exec-lua with.
+const LUA_VERSIONS: &[&str] = &["lua51", "luajit"];
+
+/// `cargo <args>` over the whole workspace with every feature: one run for all
+/// crates but exec-lua with `--all-features`, one for exec-lua with
+/// [`LUA_FEATURES`].
+fn feature_sets<'a>(args: &[&'a str]) -> Vec<(String, Vec<&'a str>)> {
+    let mut workspace = args.to_vec();
+    workspace.extend(["--workspace", "--exclude", LUA_CRATE, "--all-features"]);
+    let mut lua = args.to_vec();
+    lua.extend(["--package", LUA_CRATE, "--features", LUA_FEATURES]);
+    vec![
+        (format!("cargo {}", workspace.join(" ")), workspace),
+        (format!("cargo {}", lua.join(" ")), lua),
+    ]
 }
 
 fn checks() -> Result<(), String> {
@@ -87,21 +115,15 @@ fn checks() -> Result<(), String> {
         "format (cargo fmt --check)",
         cargo(&["fmt", "--all", "--check"]),
     )?;
-    run(
-        "lints (cargo clippy -D warnings)",
-        cargo(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
-    let mut docs = cargo(&["doc", "--workspace", "--all-features", "--no-deps"]);
-    docs.env("RUSTDOCFLAGS", "-D warnings");
-    run("docs (cargo doc, warnings denied)", docs)?;
+    for (title, mut args) in feature_sets(&["clippy", "--all-targets"]) {
+        args.extend(["--", "-D", "warnings"]);
+        run(&format!("lints ({title} -- -D warnings)"), cargo(&args))?;
+    }
+    for (title, args) in feature_sets(&["doc", "--no-deps"]) {
+        let mut docs = cargo(&args);
+        docs.env("RUSTDOCFLAGS", "-D warnings");
+        run(&format!("docs ({title}, warnings denied)"), docs)?;
+    }
     // Workspace builds unify features across crates and can hide a feature a
     // crate forgot to ask for; a user of one crate would find it.
     for krate in PUBLISHED {
@@ -109,16 +131,33 @@ fn checks() -> Result<(), String> {
             &format!("{krate} alone"),
             cargo(&["check", "--quiet", "-p", krate]),
         )?;
+        let mut bare = vec!["check", "--quiet", "-p", krate, "--no-default-features"];
+        if *krate == LUA_CRATE {
+            // mlua needs one Lua version.
+            bare.extend(["--features", "lua54,vendored"]);
+        }
+        run(&format!("{krate} alone, no default features"), cargo(&bare))?;
+    }
+    for version in LUA_VERSIONS {
+        let features = format!("{version},vendored,native,cli");
         run(
-            &format!("{krate} alone, no default features"),
-            cargo(&["check", "--quiet", "-p", krate, "--no-default-features"]),
+            &format!("{LUA_CRATE} with {version}"),
+            cargo(&[
+                "check",
+                "--quiet",
+                "-p",
+                LUA_CRATE,
+                "--no-default-features",
+                "--features",
+                &features,
+            ]),
         )?;
     }
     Ok(())
 }
 
 /// The crates published to crates.io.
-const PUBLISHED: &[&str] = &["exec-core", "exec-native", "exec-config"];
+const PUBLISHED: &[&str] = &["exec-core", "exec-native", "exec-config", "exec-lua"];
 
 fn bench() -> Result<(), String> {
     run(

@@ -1,0 +1,132 @@
+//! Wippy's Lua `exec` module over exec executors, and the `exec-lua` runner.
+//!
+//! Scripts written for the Wippy runtime's `exec` module run here unchanged:
+//!
+//! ```lua
+//! local exec = require("exec")
+//! local executor, err = exec.get("app:shell")
+//! if err then return nil, err end
+//!
+//! local proc = executor:exec("echo 'Hello, World!'")
+//! local stdout = proc:stdout_stream()
+//! proc:start()
+//! local output = stdout:read_all()
+//! local code = proc:wait()            -- exit code; non-zero is not an error
+//! executor:release()
+//! ```
+//!
+//! [`new_state`] prepares a Lua state with the module, the global `errors`
+//! table and the [`sandbox`]; [`register`] adds the module and `errors` to a
+//! state you made. The executors come from an exec-config [`Registry`]
+//! (`exec.get(id)` is `Registry::get`, with its policy).
+//!
+//! # The API scripts see
+//!
+//! Every call returns `value` or `nil, err`; `err` is an error value with
+//! `err:kind()` (compare with `errors.INVALID`, `errors.PERMISSION_DENIED`, …),
+//! `err:message()`, `err:retryable()`, `err:details()`, `err:stack()` and
+//! `tostring(err)`. Misuse never raises.
+//!
+//! | call | returns | errors |
+//! |---|---|---|
+//! | `exec.get(id)` | `Executor` | `NOT_FOUND` (nearest id suggested), `PERMISSION_DENIED` (policy), `INVALID` |
+//! | `executor:exec(cmd, {work_dir=, env=, timeout=})` | `Process`, created, not started | `INVALID` (empty command, unclosed quote, bad option, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
+//! | `executor:release()` | `true`; twice is fine | |
+//! | `proc:start()` | `true` | `INVALID` (twice, closed), `NOT_FOUND` (program, work dir) |
+//! | `proc:wait()` | exit code; 128+n for death by signal n | `INVALID` (not started, closed), `TIMEOUT` |
+//! | `proc:stdout_stream()`, `proc:stderr_stream()` | `Stream`, the same one each time; before or after `start` | `INVALID` (closed) |
+//! | `proc:write_stdin(s)` | `true` (`""` writes nothing) | `INVALID` (not started, stdin closed), `INTERNAL` (the child stopped reading) |
+//! | `proc:close_stdin()` | `true`: end of input for the child | `INVALID` (closed) |
+//! | `proc:signal(n)` | `true` | `INVALID` (not started, bad number) |
+//! | `proc:close(force)` | `true`: SIGTERM (SIGKILL if `force`) to the process group, SIGKILL after a grace, reaped; twice is fine | |
+//! | `proc:pid()` | the pid, or `nil` (not started, closed, or no pid on this backend) | |
+//! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there; `nil` at the end | `INVALID` (closed, bad size) |
+//! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed) |
+//! | `stream:close()` | `true`; twice is fine | |
+//!
+//! Where this does better than Wippy (and so differs): `proc:close_stdin()`
+//! exists; `wait()` never closes the streams, so output not yet read stays
+//! readable (up to 1 MiB per stream is held while nobody reads; past it the
+//! child waits on a full pipe); whitelist denials are `PERMISSION_DENIED`, not
+//! `INVALID`; an unknown executor id is `NOT_FOUND`; a signalled child reports
+//! 128+n; `timeout`, `pid()` and `read_all()` exist. The `pty` option and
+//! `resize`/`attach_terminal` do not: `pty` is `INVALID`.
+//!
+//! A `wait()` pending in one coroutine (or async call into the state) does not
+//! block `signal()`, `close()` or stream reads in another.
+//!
+//! # Example
+//!
+//! ```
+//! use exec_config::Registry;
+//! use std::sync::Arc;
+//!
+//! # #[cfg(feature = "native")]
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let registry = Registry::from_yaml(
+//!     "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
+//!     "executors.yaml",
+//!     Some("app"),
+//! )?;
+//! let lua = exec_lua::new_state(Arc::new(registry))?;
+//! let greeting: String = lua
+//!     .load(r#"
+//!         local exec = require("exec")
+//!         local shell = assert(exec.get("app:shell"))
+//!         local proc = assert(shell:exec("echo 'Hello, World!'"))
+//!         local out = proc:stdout_stream()
+//!         assert(proc:start())
+//!         local text = out:read_all()
+//!         assert(proc:wait() == 0)
+//!         return text
+//!     "#)
+//!     .eval_async()
+//!     .await?;
+//! assert_eq!(greeting, "Hello, World!\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Async calls yield the Lua coroutine: run scripts with mlua's `exec_async`,
+//! `eval_async` or `call_async` inside a tokio runtime.
+//!
+//! # Features
+//!
+//! The Lua version is chosen with one of `lua54` (default), `lua55`, `lua53`,
+//! `lua52`, `lua51`, `luajit`, passed to mlua; `vendored` (default) builds it
+//! from source. `native` (default) loads `exec.native` entries. `cli` (default)
+//! builds the `exec-lua` binary; a library user can turn it off with
+//! `default-features = false, features = ["lua54", "vendored", "native"]`.
+
+pub mod errors;
+mod module;
+mod options;
+mod process;
+mod sandbox;
+mod stream;
+
+pub use errors::register_errors;
+pub use exec_config::Registry;
+pub use mlua;
+pub use module::register;
+pub use sandbox::sandbox;
+#[doc(hidden)]
+pub use sandbox::skip_shebang;
+pub use stream::DEFAULT_READ_SIZE;
+
+use mlua::{Lua, LuaOptions, StdLib};
+use std::sync::Arc;
+
+/// A new Lua state for scripts: the safe standard library, the [`sandbox`],
+/// the global `errors` table and the module `exec` over `registry`.
+///
+/// # Errors
+///
+/// Only if Lua cannot allocate.
+pub fn new_state(registry: Arc<Registry>) -> mlua::Result<Lua> {
+    let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
+    sandbox(&lua)?;
+    register(&lua, registry)?;
+    Ok(lua)
+}

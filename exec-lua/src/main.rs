@@ -1,0 +1,378 @@
+//! `exec-lua`: runs a Lua script with Wippy's `exec` module.
+//!
+//! ```text
+//! exec-lua [--config FILE]... [-e CHUNK]... SCRIPT [ARGS]...
+//! exec-lua --check FILE...
+//! ```
+//!
+//! Exit status: 0 when the script ran to its end, 1 when it raised an error
+//! (message and traceback on stderr), 2 for bad usage, a script that cannot be
+//! read, or a config that does not load (the loader's message names the file,
+//! line, entry and field). `os.exit(n)` ends with `n` after the children are
+//! cleaned up; SIGINT and SIGTERM end with 130 and 143, likewise.
+
+use clap::Parser;
+use exec_config::{Loader, Registry};
+use mlua::chunk::ChunkMode;
+use mlua::{Function, Lua, MultiValue, Value};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The script raised an error.
+const EXIT_SCRIPT_ERROR: u8 = 1;
+/// Bad usage, an unreadable script, or a config that does not load.
+const EXIT_USAGE: u8 = 2;
+
+/// The registry when no `--config` is given: `app:shell`, host processes.
+const DEFAULT_CONFIG: &str = include_str!("default.yaml");
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "exec-lua",
+    version,
+    about = "Run a Lua script with Wippy's `exec` module: commands on this host, \
+             in Docker or in Incus, as the config allows.",
+    after_help = "Without --config, the executor app:shell runs host commands with \
+                  PATH=/usr/local/bin:/usr/bin:/bin and LANG=C.UTF-8.\n\
+                  Exit status: 0 success, 1 the script raised an error, 2 bad usage or config."
+)]
+struct Cli {
+    /// Load executors from this YAML file (repeatable); a bare list of entries
+    /// gets the namespace `app`
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Vec<PathBuf>,
+
+    /// Run this chunk of Lua before SCRIPT (repeatable)
+    #[arg(short = 'e', value_name = "CHUNK")]
+    execute: Vec<String>,
+
+    /// Check config files and list their entries; run nothing
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 1..,
+        conflicts_with_all = ["config", "execute", "script"]
+    )]
+    check: Vec<PathBuf>,
+
+    /// The script (`-` reads it from standard input)
+    #[arg(value_name = "SCRIPT")]
+    script: Option<String>,
+
+    /// Arguments for the script: `arg[1]`, `arg[2]`, … and `...`
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    if !cli.check.is_empty() {
+        return check(&cli.check);
+    }
+    if cli.script.is_none() && cli.execute.is_empty() {
+        eprintln!("exec-lua: nothing to run: give a SCRIPT or -e CHUNK (see exec-lua --help)");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let registry = match load_registry(&cli.config) {
+        Ok(registry) => registry,
+        Err(message) => {
+            eprintln!("exec-lua: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let script = match cli.script.as_deref().map(read_script).transpose() {
+        Ok(script) => script,
+        Err(message) => {
+            eprintln!("exec-lua: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("exec-lua: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_SCRIPT_ERROR);
+        }
+    };
+    let code = runtime.block_on(run(registry, cli, script));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    ExitCode::from(code)
+}
+
+/// A script to run: its source and its chunk name.
+struct Script {
+    path: String,
+    name: String,
+    source: Vec<u8>,
+}
+
+fn read_script(path: &str) -> Result<Script, String> {
+    let (source, name) = if path == "-" {
+        let mut source = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut source)
+            .map_err(|e| format!("cannot read the script from standard input: {e}"))?;
+        (source, "=stdin".to_owned())
+    } else {
+        let source = std::fs::read(path).map_err(|e| format!("cannot read script {path}: {e}"))?;
+        (source, format!("@{path}"))
+    };
+    Ok(Script {
+        path: path.to_owned(),
+        name,
+        source: exec_lua::skip_shebang(source),
+    })
+}
+
+fn load_registry(configs: &[PathBuf]) -> Result<Registry, String> {
+    let mut loader = Loader::new();
+    if configs.is_empty() {
+        if cfg!(feature = "native") {
+            loader
+                .load_str(DEFAULT_CONFIG, "<built-in config>", Some("app"))
+                .map_err(|e| e.to_string())?;
+        }
+    } else {
+        for config in configs {
+            loader
+                .load_file(config, Some("app"))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(loader.into_registry())
+}
+
+/// `--check`: loads every file (into one registry, so an id given twice across
+/// files is found) and lists the entries of each.
+fn check(files: &[PathBuf]) -> ExitCode {
+    let mut loader = Loader::new();
+    let mut failed = false;
+    for file in files {
+        match loader.load_file(file, Some("app")) {
+            Ok(ids) => {
+                println!("{}: ok, {} entries", file.display(), ids.len());
+                for id in ids {
+                    println!("  {id}");
+                }
+            }
+            Err(e) => {
+                eprintln!("exec-lua: {e}");
+                failed = true;
+            }
+        }
+    }
+    ExitCode::from(if failed { EXIT_USAGE } else { 0 })
+}
+
+/// Runs the chunks and the script; returns the exit status. The Lua state (and
+/// with it every process the script left) is dropped before this returns, so
+/// nothing outlives the runner.
+async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
+    let (exit_sender, mut exit_requested) = watch::channel(None::<u8>);
+    let lua = match prepare(registry, &cli, script.as_ref(), exit_sender) {
+        Ok(lua) => lua,
+        Err(e) => {
+            eprintln!("exec-lua: cannot prepare the Lua state: {e}");
+            return EXIT_SCRIPT_ERROR;
+        }
+    };
+    let chunks = async {
+        for (i, chunk) in cli.execute.iter().enumerate() {
+            let name = if cli.execute.len() == 1 {
+                "=(command line)".to_owned()
+            } else {
+                format!("=(command line chunk {})", i + 1)
+            };
+            run_chunk(&lua, chunk.as_bytes(), &name, &[]).await?;
+        }
+        if let Some(script) = &script {
+            run_chunk(&lua, &script.source, &script.name, &cli.args).await?;
+        }
+        Ok::<(), String>(())
+    };
+    let code = tokio::select! {
+        result = chunks => match result {
+            Ok(()) => 0,
+            Err(message) => {
+                eprintln!("exec-lua: {message}");
+                EXIT_SCRIPT_ERROR
+            }
+        },
+        code = exit_requested.wait_for(Option::is_some) => {
+            code.ok().and_then(|code| *code).unwrap_or(0)
+        }
+        code = termination() => code,
+    };
+    drop(lua);
+    code
+}
+
+/// Waits for SIGINT or SIGTERM; the status to exit with (128+n).
+async fn termination() -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => 130,
+        _ = terminate.recv() => 143,
+    }
+}
+
+fn prepare(
+    registry: Registry,
+    cli: &Cli,
+    script: Option<&Script>,
+    exit_sender: watch::Sender<Option<u8>>,
+) -> mlua::Result<Lua> {
+    let lua = exec_lua::new_state(Arc::new(registry))?;
+    // arg, as the standalone `lua` interpreter sets it.
+    let arg = lua.create_table()?;
+    arg.raw_set(-1, "exec-lua")?;
+    if let Some(script) = script {
+        arg.raw_set(0, script.path.as_str())?;
+    }
+    for (i, value) in cli.args.iter().enumerate() {
+        arg.raw_set(i + 1, value.as_str())?;
+    }
+    lua.globals().set("arg", arg)?;
+    // os.exit ends the script where it is (no pcall can catch it); the runner
+    // then drops the state, cleaning up every process, and exits.
+    if let Some(os) = lua.globals().get::<Option<mlua::Table>>("os")? {
+        let exit = lua.create_async_function(move |_, (code, _close): (Value, Value)| {
+            let code = match code {
+                Value::Nil | Value::Boolean(true) => 0,
+                Value::Boolean(false) => 1,
+                Value::Integer(n) => (n & 0xff) as u8,
+                Value::Number(n) => ((n as i64) & 0xff) as u8,
+                _ => 1,
+            };
+            let _ = exit_sender.send(Some(code));
+            async move {
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        })?;
+        os.set("exit", exit)?;
+    }
+    Ok(lua)
+}
+
+/// Runs one chunk with `args` as `...`; an error comes back as its message
+/// and the Lua traceback where it was raised.
+async fn run_chunk(lua: &Lua, source: &[u8], name: &str, args: &[String]) -> Result<(), String> {
+    let function = lua
+        .load(source)
+        .set_name(name)
+        .set_mode(ChunkMode::Text)
+        .into_function()
+        .map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => message,
+            other => other.to_string(),
+        })?;
+    let args: MultiValue = args
+        .iter()
+        .map(|a| lua.create_string(a).map(Value::String))
+        .collect::<mlua::Result<_>>()
+        .map_err(|e| e.to_string())?;
+    call_with_traceback(lua, function, args).await
+}
+
+#[cfg(not(feature = "lua51"))]
+async fn call_with_traceback(
+    lua: &Lua,
+    function: Function,
+    args: MultiValue,
+) -> Result<(), String> {
+    let handler = lua
+        .create_function(|lua, message: Value| {
+            let text = describe_error(lua, &message);
+            let Ok(traceback) = lua.traceback(Some(&text), 1) else {
+                return Ok(text);
+            };
+            // The runner's own frame says nothing about the script.
+            let traceback = traceback.to_string_lossy();
+            Ok(traceback
+                .strip_suffix("\n\t[C]: in function 'xpcall'")
+                .unwrap_or(&traceback)
+                .to_owned())
+        })
+        .map_err(|e| e.to_string())?;
+    let xpcall: Function = lua.globals().get("xpcall").map_err(|e| e.to_string())?;
+    let mut call_args =
+        MultiValue::from_iter([Value::Function(function), Value::Function(handler)]);
+    call_args.extend(args);
+    let results: MultiValue = xpcall
+        .call_async(call_args)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut results = results.into_iter();
+    match results.next() {
+        Some(Value::Boolean(false)) => Err(results
+            .next()
+            .map(|m| describe_error(lua, &m))
+            .unwrap_or_else(|| "error".to_owned())),
+        _ => Ok(()),
+    }
+}
+
+/// Lua 5.1 cannot yield across `xpcall`: the chunk runs bare, and an error
+/// comes without a traceback.
+#[cfg(feature = "lua51")]
+async fn call_with_traceback(
+    _lua: &Lua,
+    function: Function,
+    args: MultiValue,
+) -> Result<(), String> {
+    function
+        .call_async::<()>(args)
+        .await
+        .map_err(|e| rust_error_text(&e))
+}
+
+/// The message of an error a Rust function raised, without mlua's prefixes
+/// and its own traceback (the handler adds the script's).
+fn rust_error_text(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::CallbackError { cause, .. } => rust_error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(not(feature = "lua51"))]
+/// The text of an error value: strings as they are, error objects through
+/// `tostring` (so `errors.new` values show their message).
+fn describe_error(lua: &Lua, message: &Value) -> String {
+    match message {
+        Value::String(s) => s.to_string_lossy(),
+        Value::Error(e) => rust_error_text(e),
+        Value::Nil => "nil".to_owned(),
+        other => lua
+            .globals()
+            .get::<Function>("tostring")
+            .and_then(|tostring| tostring.call::<String>(other.clone()))
+            .unwrap_or_else(|_| format!("(error object is a {} value)", other.type_name())),
+    }
+}

@@ -1,0 +1,95 @@
+//! The `exec` module (`exec.get`) and the `Executor` it hands out
+//! (`executor:exec`, `executor:release`).
+
+use crate::errors::{Outcome, ScriptError, returns};
+use crate::options;
+use crate::process::LuaProcess;
+use exec_config::Registry;
+use exec_core::Executor;
+use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value};
+use std::sync::{Arc, Mutex};
+
+/// Registers the global `errors` table and the module `exec`
+/// (`require("exec")`) on `lua`, backed by `registry`.
+///
+/// This adds; it removes nothing. For a state that also keeps scripts from
+/// going around the whitelist, use [`new_state`](crate::new_state) or call
+/// [`sandbox`](crate::sandbox) too.
+///
+/// # Errors
+///
+/// Only if Lua cannot allocate, or `package.loaded` is missing.
+pub fn register(lua: &Lua, registry: Arc<Registry>) -> mlua::Result<()> {
+    crate::errors::register_errors(lua)?;
+    let exec = lua.create_table()?;
+    exec.set(
+        "get",
+        lua.create_function(move |lua, id: Value| {
+            let outcome = acquire(&registry, &id);
+            returns(lua, outcome)
+        })?,
+    )?;
+    lua.register_module("exec", exec)
+}
+
+fn acquire(registry: &Registry, id: &Value) -> Outcome<LuaExecutor> {
+    let id = match id {
+        Value::String(s) => s.to_string_lossy(),
+        other => {
+            return Err(ScriptError::invalid(format!(
+                "exec.get needs an executor id such as \"app:shell\", got {}",
+                other.type_name()
+            )));
+        }
+    };
+    let executor = registry.get(&id)?;
+    Ok(LuaExecutor {
+        id,
+        executor: Mutex::new(Some(executor)),
+    })
+}
+
+/// An acquired executor. `release()` lets go of it; the processes it made
+/// live on.
+#[derive(Debug)]
+struct LuaExecutor {
+    id: String,
+    executor: Mutex<Option<Arc<dyn Executor>>>,
+}
+
+impl LuaExecutor {
+    fn executor(&self) -> Option<Arc<dyn Executor>> {
+        match self.executor.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn exec(&self, command: &Value, options: &Value) -> Outcome<LuaProcess> {
+        let executor = self
+            .executor()
+            .ok_or_else(|| ScriptError::invalid(format!("executor {} was released", self.id)))?;
+        let command = options::command(command)?;
+        let options = options::exec_options(options)?;
+        let process = executor.create_process(&command, options)?;
+        Ok(LuaProcess::new(command, process))
+    }
+}
+
+impl UserData for LuaExecutor {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("exec", |lua, this, (command, options): (Value, Value)| {
+            returns(lua, this.exec(&command, &options))
+        });
+        methods.add_method("release", |_, this, ()| {
+            match this.executor.lock() {
+                Ok(mut guard) => guard.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            Ok(true)
+        });
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("exec.Executor({})", this.id))
+        });
+    }
+}

@@ -1,0 +1,151 @@
+//! Reading `executor:exec(cmd, options)` arguments from Lua values, with an
+//! `INVALID` error that names the bad argument.
+
+use crate::errors::{Outcome, ScriptError};
+use exec_core::ExecOptions;
+use mlua::Value;
+use std::time::Duration;
+
+/// The options `executor:exec` takes.
+const OPTIONS: &str = "work_dir, env, timeout";
+
+/// The command line: a string.
+pub(crate) fn command(value: &Value) -> Outcome<String> {
+    match value {
+        Value::String(s) => s
+            .to_str()
+            .map(|s| s.to_owned())
+            .map_err(|_| ScriptError::invalid("the command is not valid UTF-8".to_owned())),
+        other => Err(ScriptError::invalid(format!(
+            "the command must be a string, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// The options table (or nil).
+pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
+    let table = match value {
+        Value::Nil => return Ok(ExecOptions::new()),
+        Value::Table(table) => table,
+        other => {
+            return Err(ScriptError::invalid(format!(
+                "the options must be a table, got {}",
+                other.type_name()
+            )));
+        }
+    };
+    let mut options = ExecOptions::new();
+    for pair in table.pairs::<Value, Value>() {
+        let (key, value) = pair.map_err(|e| ScriptError::invalid(e.to_string()))?;
+        let key = match &key {
+            Value::String(s) => s.to_string_lossy(),
+            other => {
+                return Err(ScriptError::invalid(format!(
+                    "option names are strings, got a {} key (options are {OPTIONS})",
+                    other.type_name()
+                )));
+            }
+        };
+        match key.as_str() {
+            "work_dir" => match value {
+                Value::String(dir) => {
+                    let dir = dir.to_str().map_err(|_| {
+                        ScriptError::invalid("option work_dir is not valid UTF-8".to_owned())
+                    })?;
+                    options = options.work_dir(dir.to_owned());
+                }
+                other => return Err(wrong_type("work_dir", "a string", &other)),
+            },
+            "env" => match value {
+                Value::Table(env) => {
+                    for pair in env.pairs::<Value, Value>() {
+                        let (name, value) =
+                            pair.map_err(|e| ScriptError::invalid(e.to_string()))?;
+                        let name = text(&name).ok_or_else(|| {
+                            ScriptError::invalid(format!(
+                                "option env: variable names are strings, got {}",
+                                name.type_name()
+                            ))
+                        })?;
+                        let value = text(&value).ok_or_else(|| {
+                            ScriptError::invalid(format!(
+                                "option env: the value of {name} must be a string, got {}",
+                                value.type_name()
+                            ))
+                        })?;
+                        options = options.env(name, value);
+                    }
+                }
+                other => return Err(wrong_type("env", "a table", &other)),
+            },
+            "timeout" => {
+                let seconds = match value {
+                    Value::Integer(n) => n as f64,
+                    Value::Number(n) => n,
+                    other => return Err(wrong_type("timeout", "a number of seconds", &other)),
+                };
+                let timeout = Duration::try_from_secs_f64(seconds)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        ScriptError::invalid(format!(
+                            "option timeout must be a positive number of seconds, got {seconds}"
+                        ))
+                    })?;
+                options = options.timeout(timeout);
+            }
+            "pty" => {
+                return Err(ScriptError::invalid(
+                    "option pty is not supported: commands run without a terminal, \
+                     their output through pipes"
+                        .to_owned(),
+                ));
+            }
+            other => {
+                return Err(ScriptError::invalid(format!(
+                    "unknown option {other:?} (options are {OPTIONS})"
+                )));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// A string, or a number or boolean taken as text (as YAML `default_env` does).
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => s.to_str().ok().map(|s| s.to_owned()),
+        Value::Integer(n) => Some(n.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn wrong_type(option: &str, expected: &str, got: &Value) -> ScriptError {
+    ScriptError::invalid(format!(
+        "option {option} must be {expected}, got {}",
+        got.type_name()
+    ))
+}
+
+/// A non-negative integer argument such as a signal number or a read size;
+/// `None` when absent.
+pub(crate) fn integer(name: &str, value: &Value) -> Outcome<Option<i64>> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::Integer(n) => Ok(Some(*n)),
+        Value::Number(n) if n.fract() == 0.0 && n.is_finite() => Ok(Some(*n as i64)),
+        Value::String(s) => s
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| ScriptError::invalid(format!("{name} must be an integer"))),
+        other => Err(ScriptError::invalid(format!(
+            "{name} must be an integer, got {}",
+            other.type_name()
+        ))),
+    }
+}

@@ -1,0 +1,227 @@
+//! `Process`: a command created by `executor:exec`, not yet started.
+//!
+//! Every method clones what it needs out of the userdata before it awaits, so a
+//! `wait()` pending in one coroutine never blocks `signal()`, `close()` or
+//! stream reads in another.
+
+use crate::errors::{Outcome, ScriptError, returns};
+use crate::options;
+use crate::stream::Stream;
+use exec_core::Process;
+use mlua::{AnyUserData, MetaMethod, UserData, UserDataMethods, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const CREATED: u8 = 0;
+const STARTED: u8 = 1;
+const CLOSED: u8 = 2;
+
+#[derive(Debug)]
+pub(crate) struct LuaProcess {
+    command: String,
+    process: Arc<dyn Process>,
+    phase: Arc<AtomicU8>,
+}
+
+impl LuaProcess {
+    pub(crate) fn new(command: String, process: Box<dyn Process>) -> Self {
+        Self {
+            command,
+            process: Arc::from(process),
+            phase: Arc::new(AtomicU8::new(CREATED)),
+        }
+    }
+
+    /// The process, unless it was closed.
+    fn open(&self, operation: &str) -> Outcome<Arc<dyn Process>> {
+        if self.phase.load(Ordering::Acquire) == CLOSED {
+            return Err(ScriptError::invalid(format!(
+                "cannot {operation} {:?}: process closed",
+                self.command
+            )));
+        }
+        Ok(self.process.clone())
+    }
+
+    /// The process, if it was started and not closed.
+    fn started(&self, operation: &str) -> Outcome<Arc<dyn Process>> {
+        let process = self.open(operation)?;
+        if self.phase.load(Ordering::Acquire) == CREATED {
+            return Err(ScriptError::invalid(format!(
+                "cannot {operation} {:?}: process not started; call start() first",
+                self.command
+            )));
+        }
+        Ok(process)
+    }
+
+    fn stream(
+        lua: &mlua::Lua,
+        this: &AnyUserData,
+        name: &'static str,
+    ) -> mlua::Result<Outcome<AnyUserData>> {
+        if let Some(stream) = this.named_user_value::<Option<AnyUserData>>(name)? {
+            return Ok(Ok(stream));
+        }
+        let taken = {
+            let process = this.borrow::<LuaProcess>()?;
+            process.open(&format!("get the {name} stream of")).map(|p| {
+                if name == "stdout" {
+                    p.take_stdout()
+                } else {
+                    p.take_stderr()
+                }
+            })
+        };
+        let reader = match taken {
+            Ok(Some(reader)) => reader,
+            Ok(None) => {
+                return Ok(Err(ScriptError::invalid(format!(
+                    "the {name} stream was already taken"
+                ))));
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let stream = lua.create_userdata(Stream::new(name, reader))?;
+        this.set_named_user_value(name, &stream)?;
+        Ok(Ok(stream))
+    }
+}
+
+impl UserData for LuaProcess {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_async_method("start", |lua, this, ()| {
+            let process = this.open("start");
+            let phase = this.phase.clone();
+            drop(this);
+            async move {
+                let outcome = match process {
+                    Ok(process) => process.start().await.map_err(ScriptError::from),
+                    Err(e) => Err(e),
+                };
+                if outcome.is_ok() {
+                    // A close() that raced the start keeps its CLOSED.
+                    let _ = phase.compare_exchange(
+                        CREATED,
+                        STARTED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                }
+                returns(&lua, outcome.map(|()| true))
+            }
+        });
+        methods.add_async_method("wait", |lua, this, ()| {
+            let process = this.started("wait for");
+            drop(this);
+            async move {
+                let outcome = match process {
+                    Ok(process) => process
+                        .wait()
+                        .await
+                        .map(|status| i64::from(status.code()))
+                        .map_err(ScriptError::from),
+                    Err(e) => Err(e),
+                };
+                returns(&lua, outcome)
+            }
+        });
+        methods.add_async_method("write_stdin", |lua, this, data: Value| {
+            let process = this.started("write to the stdin of");
+            drop(this);
+            async move {
+                let data = match data {
+                    Value::String(s) => Ok(s.as_bytes().to_vec()),
+                    Value::Integer(n) => Ok(n.to_string().into_bytes()),
+                    Value::Number(n) => Ok(n.to_string().into_bytes()),
+                    other => Err(ScriptError::invalid(format!(
+                        "write_stdin takes a string, got {}",
+                        other.type_name()
+                    ))),
+                };
+                let outcome = match (process, data) {
+                    (Ok(_), Ok(data)) if data.is_empty() => Ok(true),
+                    (Ok(process), Ok(data)) => process
+                        .write_stdin(&data)
+                        .await
+                        .map(|()| true)
+                        .map_err(ScriptError::from),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                returns(&lua, outcome)
+            }
+        });
+        methods.add_async_method("close_stdin", |lua, this, ()| {
+            let process = this.open("close the stdin of");
+            drop(this);
+            async move {
+                let outcome = match process {
+                    Ok(process) => process
+                        .close_stdin()
+                        .await
+                        .map(|()| true)
+                        .map_err(ScriptError::from),
+                    Err(e) => Err(e),
+                };
+                returns(&lua, outcome)
+            }
+        });
+        methods.add_async_method("signal", |lua, this, signal: Value| {
+            let process = this.started("signal");
+            drop(this);
+            async move {
+                let signal = match options::integer("the signal", &signal) {
+                    Ok(Some(n)) => i32::try_from(n)
+                        .map_err(|_| ScriptError::invalid(format!("{n} is not a signal number"))),
+                    Ok(None) => Err(ScriptError::invalid(
+                        "signal needs a signal number, such as 15 (SIGTERM)".to_owned(),
+                    )),
+                    Err(e) => Err(e),
+                };
+                let outcome = match (process, signal) {
+                    (Ok(process), Ok(signal)) => process
+                        .signal(signal)
+                        .await
+                        .map(|()| true)
+                        .map_err(ScriptError::from),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                returns(&lua, outcome)
+            }
+        });
+        methods.add_async_method("close", |lua, this, force: Option<bool>| {
+            let previous = this.phase.swap(CLOSED, Ordering::AcqRel);
+            let process = this.process.clone();
+            drop(this);
+            async move {
+                let outcome = if previous == CLOSED {
+                    Ok(true)
+                } else {
+                    process
+                        .close(force.unwrap_or(false))
+                        .await
+                        .map(|()| true)
+                        .map_err(ScriptError::from)
+                };
+                returns(&lua, outcome)
+            }
+        });
+        methods.add_method("pid", |_, this, ()| {
+            Ok(match this.phase.load(Ordering::Acquire) {
+                CLOSED => None,
+                _ => this.process.id(),
+            })
+        });
+        methods.add_function("stdout_stream", |lua, this: AnyUserData| {
+            let outcome = LuaProcess::stream(lua, &this, "stdout")?;
+            returns(lua, outcome)
+        });
+        methods.add_function("stderr_stream", |lua, this: AnyUserData| {
+            let outcome = LuaProcess::stream(lua, &this, "stderr")?;
+            returns(lua, outcome)
+        });
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("exec.Process({:?})", this.command))
+        });
+    }
+}

@@ -1,0 +1,164 @@
+//! `Stream`: a process's stdout or stderr as scripts read it
+//! (`read(n)`, `read_all()`, `close()`).
+
+use crate::errors::{Outcome, ScriptError, returns};
+use crate::options;
+use exec_core::ProcessOutput;
+use mlua::{MetaMethod, UserData, UserDataMethods};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::io::AsyncReadExt;
+use tokio::sync::Mutex;
+
+/// The size `read()` and `read(0)` return at most, as Wippy's streams do.
+pub const DEFAULT_READ_SIZE: usize = 32 * 1024;
+
+/// The largest single `read(n)`: bigger requests are served in pieces of this
+/// size, so a script cannot make us allocate what it names.
+const MAX_READ_SIZE: usize = 1024 * 1024;
+
+/// One output stream of a process. Reads wait for output; `close` does not wait
+/// for a read pending in another coroutine.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    name: &'static str,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    reader: Mutex<Option<ProcessOutput>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream {
+    pub(crate) fn new(name: &'static str, reader: ProcessOutput) -> Self {
+        Self {
+            name,
+            shared: Arc::new(Shared {
+                reader: Mutex::new(Some(reader)),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+}
+
+impl Shared {
+    fn check_open(&self, name: &str) -> Outcome<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(ScriptError::invalid(format!(
+                "cannot read {name}: the stream is closed"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Up to `limit` bytes, or `None` at end of stream.
+    async fn read(&self, name: &str, limit: usize) -> Outcome<Option<Vec<u8>>> {
+        self.check_open(name)?;
+        let mut reader = self.reader.lock().await;
+        self.check_open(name)?;
+        let Some(reader) = reader.as_mut() else {
+            return Err(ScriptError::invalid(format!(
+                "cannot read {name}: the stream is closed"
+            )));
+        };
+        let mut buf = vec![0u8; limit];
+        let n = reader
+            .read(&mut buf)
+            .await
+            .map_err(|e| ScriptError::new(crate::errors::INTERNAL, format!("read {name}: {e}")))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some(buf))
+    }
+
+    async fn read_all(&self, name: &str) -> Outcome<Vec<u8>> {
+        self.check_open(name)?;
+        let mut reader = self.reader.lock().await;
+        self.check_open(name)?;
+        let Some(reader) = reader.as_mut() else {
+            return Err(ScriptError::invalid(format!(
+                "cannot read {name}: the stream is closed"
+            )));
+        };
+        let mut all = Vec::new();
+        reader
+            .read_to_end(&mut all)
+            .await
+            .map_err(|e| ScriptError::new(crate::errors::INTERNAL, format!("read {name}: {e}")))?;
+        Ok(all)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // A read pending in another coroutine holds the lock; it sees the flag
+        // when it returns and the reader is dropped with the last handle.
+        if let Ok(mut reader) = self.reader.try_lock() {
+            reader.take();
+        }
+    }
+}
+
+impl UserData for Stream {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_async_method("read", |lua, this, size: mlua::Value| {
+            let shared = this.shared.clone();
+            let name = this.name;
+            drop(this);
+            async move {
+                let limit = match options::integer("read size", &size) {
+                    Ok(None | Some(0)) => Ok(DEFAULT_READ_SIZE),
+                    Ok(Some(n)) if n < 0 => Err(ScriptError::invalid(format!(
+                        "read size must be 0 or more, got {n}"
+                    ))),
+                    Ok(Some(n)) => Ok(usize::try_from(n)
+                        .unwrap_or(MAX_READ_SIZE)
+                        .min(MAX_READ_SIZE)),
+                    Err(e) => Err(e),
+                };
+                let outcome = match limit {
+                    Ok(limit) => shared.read(name, limit).await,
+                    Err(e) => Err(e),
+                };
+                let outcome = outcome.and_then(|chunk| match chunk {
+                    Some(bytes) => lua
+                        .create_string(bytes)
+                        .map(mlua::Value::String)
+                        .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string())),
+                    None => Ok(mlua::Value::Nil),
+                });
+                returns(&lua, outcome)
+            }
+        });
+        methods.add_async_method("read_all", |lua, this, ()| {
+            let shared = this.shared.clone();
+            let name = this.name;
+            drop(this);
+            async move {
+                let outcome = shared.read_all(name).await.and_then(|bytes| {
+                    lua.create_string(bytes)
+                        .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
+                });
+                returns(&lua, outcome)
+            }
+        });
+        methods.add_method("close", |_, this, ()| {
+            this.shared.close();
+            Ok(true)
+        });
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("exec.Stream({})", this.name))
+        });
+    }
+}
