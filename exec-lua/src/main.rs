@@ -186,6 +186,7 @@ fn check(files: &[PathBuf]) -> ExitCode {
 /// with it every process the script left) is dropped before this returns, so
 /// nothing outlives the runner.
 async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
+    let terminated = termination();
     let (exit_sender, mut exit_requested) = watch::channel(None::<u8>);
     let lua = match prepare(registry, &cli, script.as_ref(), exit_sender) {
         Ok(lua) => lua,
@@ -219,24 +220,29 @@ async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
         code = exit_requested.wait_for(Option::is_some) => {
             code.ok().and_then(|code| *code).unwrap_or(0)
         }
-        code = termination() => code,
+        code = terminated => code,
     };
     drop(lua);
     code
 }
 
-/// Waits for SIGINT or SIGTERM; the status to exit with (128+n).
-async fn termination() -> u8 {
+/// Waits for SIGINT or SIGTERM; the status to exit with (128+n). The handlers
+/// are installed before the future is first polled, so a signal that comes
+/// while the script's first steps run is not missed.
+fn termination() -> impl std::future::Future<Output = u8> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
+    let handlers = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => 130,
-        _ = terminate.recv() => 143,
+    );
+    async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = handlers else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => 130,
+            _ = terminate.recv() => 143,
+        }
     }
 }
 

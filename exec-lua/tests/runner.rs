@@ -1,0 +1,366 @@
+//! The `exec-lua` binary, run as a user runs it: exit statuses, messages,
+//! `arg`, `--check`, `os.exit` and signals, and the examples.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn exec_lua(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .args(args)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_readme_example_runs_with_no_config() {
+    let output = exec_lua(&["examples/hello.lua"]);
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    for expected in [
+        "echo said: Hello, world!",
+        "echo exited with\t0",
+        "  tick 3",
+        "the counter exited with\t3",
+        "sorted: apple banana cherry",
+        "no-such-program:\tNOT_FOUND",
+        "app:restricted said: hello",
+        "app:restricted refused:\tcommand \"rm -rf /tmp/important\" is not in the command whitelist of executor app:restricted",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
+    }
+    assert_eq!(text(&output.stderr), "");
+}
+
+#[test]
+fn the_config_example_runs_with_the_example_config() {
+    let output = exec_lua(&["--config", "examples/executors.yaml", "examples/config.lua"]);
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("git push:\tPERMISSION_DENIED"), "{stdout}");
+    assert!(stdout.contains("app:legacy printed: 한글"), "{stdout}");
+}
+
+#[test]
+fn a_script_error_exits_1_with_the_message_and_a_traceback() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "fails.lua",
+        "local function check(n)\n  if n > 1 then error('too big: ' .. n) end\nend\ncheck(2)\n",
+    );
+    let output = exec_lua(&[&script]);
+    assert_exit(&output, 1);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "exec-lua: {script}:2: too big: 2\nstack traceback:\n"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{script}:4: in main chunk")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("xpcall"),
+        "the runner's frame shows: {stderr}"
+    );
+}
+
+#[test]
+fn an_error_value_raised_shows_its_message() {
+    let output = exec_lua(&[
+        "-e",
+        "error(errors.new({message = 'deploy failed', kind = errors.INTERNAL}))",
+    ]);
+    assert_exit(&output, 1);
+    assert!(
+        text(&output.stderr).starts_with("exec-lua: deploy failed\nstack traceback:"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_syntax_error_exits_1_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(dir.path(), "syntax.lua", "print('ok')\nlocal = 3\n");
+    let output = exec_lua(&[&script]);
+    assert_exit(&output, 1);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!("exec-lua: {script}:2:")),
+        "{stderr}"
+    );
+    assert_eq!(text(&output.stdout), "", "nothing of the script ran");
+}
+
+#[test]
+fn a_misused_api_returns_errors_and_does_not_crash_the_runner() {
+    let output = exec_lua(&[
+        "-e",
+        r#"local exec = require("exec")
+           local shell = assert(exec.get("app:shell"))
+           local proc = assert(shell:exec("true"))
+           local code, err = proc:wait()
+           print(code, err:kind())
+           local _, err2 = shell:exec("echo 'unclosed")
+           print(err2:kind())"#,
+    ]);
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "nil\tINVALID\nINVALID\n");
+}
+
+#[test]
+fn a_bad_config_exits_2_with_the_loaders_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "bad.yaml",
+        "- name: shell\n  kind: exec.native\n  defualt_env: {}\n",
+    );
+    let output = exec_lua(&["--config", &config, "-e", "print('ran')"]);
+    assert_exit(&output, 2);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "exec-lua: {config}:3:3: entry app:shell: unknown field \"defualt_env\"; did you mean \"default_env\"?"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(text(&output.stdout), "", "nothing ran");
+}
+
+#[test]
+fn a_missing_config_or_script_exits_2() {
+    let output = exec_lua(&[
+        "--config",
+        "/nonexistent/executors.yaml",
+        "examples/hello.lua",
+    ]);
+    assert_exit(&output, 2);
+    assert!(text(&output.stderr).contains("/nonexistent/executors.yaml"));
+
+    let output = exec_lua(&["/nonexistent/script.lua"]);
+    assert_exit(&output, 2);
+    assert_eq!(
+        text(&output.stderr),
+        "exec-lua: cannot read script /nonexistent/script.lua: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn bad_usage_exits_2_and_help_exits_0() {
+    let output = exec_lua(&[]);
+    assert_exit(&output, 2);
+    assert!(text(&output.stderr).contains("nothing to run"));
+
+    let output = exec_lua(&["--no-such-flag"]);
+    assert_exit(&output, 2);
+    assert!(text(&output.stderr).contains("--no-such-flag"));
+
+    let output = exec_lua(&["--check"]);
+    assert_exit(&output, 2);
+
+    let output = exec_lua(&["--help"]);
+    assert_exit(&output, 0);
+    assert!(text(&output.stdout).contains("Usage: exec-lua"));
+}
+
+#[test]
+fn a_bare_list_config_gets_the_namespace_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "list.yaml",
+        "- name: shell\n  kind: exec.native\n  default_env: { PATH: /usr/bin:/bin }\n",
+    );
+    let output = exec_lua(&[
+        "--config",
+        &config,
+        "-e",
+        r#"local shell = assert(require("exec").get("app:shell"))
+           local p = assert(shell:exec("echo from the list"))
+           local out = p:stdout_stream()
+           assert(p:start())
+           io.write(out:read_all())"#,
+    ]);
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "from the list\n");
+}
+
+#[test]
+fn arguments_reach_the_script_as_arg_and_dots() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "args.lua",
+        "#!/usr/bin/env exec-lua\nprint(arg[0], arg[1], arg[2], arg[3], #arg)\nprint(...)\n",
+    );
+    let output = exec_lua(&[&script, "one", "--two", "-3"]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        text(&output.stdout),
+        format!("{script}\tone\t--two\t-3\t3\none\t--two\t-3\n")
+    );
+}
+
+#[test]
+fn chunks_run_before_the_script_and_a_script_can_come_from_stdin() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .args(["-e", "greeting = 'hi'", "-", "there"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"print(greeting, ...)")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "hi\tthere\n");
+}
+
+#[test]
+fn check_lists_entries_and_reports_bad_files() {
+    let output = exec_lua(&["--check", "examples/executors.yaml"]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        text(&output.stdout),
+        "examples/executors.yaml: ok, 3 entries\n  app:shell\n  app:git\n  app:legacy\n"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.yaml", "- name: x\n  kind: exec.nativ\n");
+    let output = exec_lua(&["--check", "examples/executors.yaml", &bad]);
+    assert_exit(&output, 2);
+    assert!(text(&output.stdout).contains("examples/executors.yaml: ok"));
+    assert!(
+        text(&output.stderr).contains(&format!(
+            "{bad}:2:9: entry app:x: unknown kind \"exec.nativ\"; did you mean \"exec.native\"?"
+        )),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // One registry across the files: an id given twice is found.
+    let again = write(
+        dir.path(),
+        "again.yaml",
+        "namespace: app\nentries:\n  - { name: shell, kind: exec.native }\n",
+    );
+    let output = exec_lua(&["--check", "examples/executors.yaml", &again]);
+    assert_exit(&output, 2);
+    assert!(
+        text(&output.stderr).contains("app:shell"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// Waits until `pid` is gone (or a zombie no one will reap soon, which it is
+/// not: our test process is not its parent).
+fn gone(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat) if stat.contains(") Z ") => return true,
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    false
+}
+
+const START_SLEEPER: &str = r#"local shell = assert(require("exec").get("app:shell"))
+local p = assert(shell:exec("sleep 60"))
+assert(p:start())
+io.write(p:pid(), "\n")
+io.stdout:flush()
+"#;
+
+#[test]
+fn os_exit_ends_with_its_status_and_kills_the_children() {
+    let script = format!("{START_SLEEPER}os.exit(7)\nprint('not reached')");
+    let output = exec_lua(&["-e", &script]);
+    assert_exit(&output, 7);
+    let stdout = text(&output.stdout);
+    let pid: u32 = stdout.trim().parse().expect(&stdout);
+    assert!(gone(pid), "sleep {pid} outlived the runner");
+
+    // pcall cannot catch it.
+    let output = exec_lua(&["-e", "print(pcall(os.exit, 3)); print('not reached')"]);
+    assert_exit(&output, 3);
+    assert_eq!(text(&output.stdout), "");
+}
+
+#[test]
+fn a_script_that_ends_leaves_no_child_behind() {
+    let output = exec_lua(&["-e", START_SLEEPER]);
+    assert_exit(&output, 0);
+    let pid: u32 = text(&output.stdout).trim().parse().unwrap();
+    assert!(gone(pid), "sleep {pid} outlived the runner");
+}
+
+#[test]
+fn sigterm_ends_the_runner_with_143_and_kills_the_children() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .args(["-e", &format!("{START_SLEEPER}\nlocal p2 = require('exec').get('app:shell'):exec('sleep 60'); p2:start(); p2:wait()")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let pid: u32 = line.trim().parse().expect(&line);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_exit(&output, 143);
+    assert!(gone(pid), "sleep {pid} outlived the runner");
+}
