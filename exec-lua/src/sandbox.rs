@@ -117,10 +117,8 @@ fn load_text(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
             )));
         }
     };
-    if let Value::String(mode) = &mode {
-        if !mode.as_bytes().contains(&b't') {
-            return failed(lua, BINARY_REFUSED.to_owned());
-        }
+    if text_refused(Some(&mode)) {
+        return failed(lua, BINARY_REFUSED.to_owned());
     }
     let name = match name {
         Value::String(s) => s.to_string_lossy(),
@@ -149,10 +147,8 @@ fn loadfile_text(lua: &Lua, args: Variadic<Value>) -> mlua::Result<MultiValue> {
         Some(Value::String(path)) => path.to_string_lossy(),
         _ => return failed(lua, "loadfile needs a file name".to_owned()),
     };
-    if let Some(Value::String(mode)) = args.get(1) {
-        if !mode.as_bytes().contains(&b't') {
-            return failed(lua, BINARY_REFUSED.to_owned());
-        }
+    if text_refused(args.get(1)) {
+        return failed(lua, BINARY_REFUSED.to_owned());
     }
     let env = match args.get(2) {
         Some(Value::Table(env)) => Some(env.clone()),
@@ -212,6 +208,11 @@ fn compile(lua: &Lua, source: &[u8], name: &str, env: Option<Table>) -> mlua::Re
         Err(mlua::Error::SyntaxError { message, .. }) => failed(lua, message),
         Err(e) => failed(lua, e.to_string()),
     }
+}
+
+/// Whether a `mode` argument (`"b"`, `"t"`, `"bt"`) excludes text chunks.
+fn text_refused(mode: Option<&Value>) -> bool {
+    matches!(mode, Some(Value::String(mode)) if !mode.as_bytes().contains(&b't'))
 }
 
 /// `nil, message`, as `load` reports a failure.
