@@ -165,7 +165,7 @@ fn search_lua_module(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
     let package: Table = lua.globals().get("package")?;
     let path: String = package.get::<Option<String>>("path")?.unwrap_or_default();
     let file_name = name.replace('.', "/");
-    let mut tried = String::new();
+    let mut tried = Vec::new();
     for template in path.split(';').filter(|t| !t.is_empty()) {
         let candidate = template.replace('?', &file_name);
         match std::fs::read(&candidate) {
@@ -185,13 +185,19 @@ fn search_lua_module(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
                     Value::String(lua.create_string(&candidate)?),
                 ]));
             }
-            Err(_) => {
-                tried.push_str(&format!("\n\tno file '{candidate}'"));
-            }
+            Err(_) => tried.push(format!("no file '{candidate}'")),
         }
     }
+    // Lua 5.4 and later put the separator between searchers' messages
+    // themselves; earlier versions expect each message to start with one.
+    let separator = if cfg!(any(feature = "lua54", feature = "lua55")) {
+        ""
+    } else {
+        "\n\t"
+    };
+    let message = format!("{separator}{}", tried.join("\n\t"));
     Ok(MultiValue::from_iter([Value::String(
-        lua.create_string(&tried)?,
+        lua.create_string(&message)?,
     )]))
 }
 
