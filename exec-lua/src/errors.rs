@@ -225,7 +225,7 @@ fn new_error(lua: &Lua, spec: Value) -> mlua::Result<Value> {
                 other => {
                     return Err(mlua::Error::runtime(format!(
                         "errors.new: the table needs a string field \"message\", got {}",
-                        other.type_name()
+                        lua_type(&other)
                     )));
                 }
             };
@@ -249,7 +249,7 @@ fn new_error(lua: &Lua, spec: Value) -> mlua::Result<Value> {
                 other => {
                     return Err(mlua::Error::runtime(format!(
                         "errors.new: \"retryable\" must be a boolean, got {}",
-                        other.type_name()
+                        lua_type(&other)
                     )));
                 }
             };
@@ -259,7 +259,7 @@ fn new_error(lua: &Lua, spec: Value) -> mlua::Result<Value> {
                 other => {
                     return Err(mlua::Error::runtime(format!(
                         "errors.new: \"details\" must be a table, got {}",
-                        other.type_name()
+                        lua_type(&other)
                     )));
                 }
             };
@@ -267,7 +267,7 @@ fn new_error(lua: &Lua, spec: Value) -> mlua::Result<Value> {
         }
         other => Err(mlua::Error::runtime(format!(
             "errors.new expects a message string or a table with a \"message\" field, got {}",
-            other.type_name()
+            lua_type(&other)
         ))),
     }
 }
@@ -281,7 +281,7 @@ fn wrap_error(lua: &Lua, (err, context): (Value, Value)) -> mlua::Result<Value> 
         other => {
             return Err(mlua::Error::runtime(format!(
                 "errors.wrap: the message must be a string, got {}",
-                other.type_name()
+                lua_type(&other)
             )));
         }
     };
@@ -320,9 +320,18 @@ fn with_details(lua: &Lua, error: ScriptError, details: Option<Table>) -> mlua::
     Ok(value)
 }
 
+/// The name Lua's `type()` gives a value ("number" for integers and floats).
+pub(crate) fn lua_type(value: &Value) -> &'static str {
+    match value {
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::Error(_) => "error",
+        other => other.type_name(),
+    }
+}
+
 fn describe(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{:?}", s.to_string_lossy()),
-        other => other.type_name().to_owned(),
+        other => lua_type(&other).to_owned(),
     }
 }

@@ -18,7 +18,7 @@ pub(crate) fn command(value: &Value) -> Outcome<String> {
             .map_err(|_| ScriptError::invalid("the command is not valid UTF-8".to_owned())),
         other => Err(ScriptError::invalid(format!(
             "the command must be a string, got {}",
-            other.type_name()
+            crate::errors::lua_type(&other)
         ))),
     }
 }
@@ -31,7 +31,7 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
         other => {
             return Err(ScriptError::invalid(format!(
                 "the options must be a table, got {}",
-                other.type_name()
+                crate::errors::lua_type(&other)
             )));
         }
     };
@@ -43,7 +43,7 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
             other => {
                 return Err(ScriptError::invalid(format!(
                     "option names are strings, got a {} key (options are {OPTIONS})",
-                    other.type_name()
+                    crate::errors::lua_type(&other)
                 )));
             }
         };
@@ -65,13 +65,13 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
                         let name = text(&name).ok_or_else(|| {
                             ScriptError::invalid(format!(
                                 "option env: variable names are strings, got {}",
-                                name.type_name()
+                                crate::errors::lua_type(&name)
                             ))
                         })?;
                         let value = text(&value).ok_or_else(|| {
                             ScriptError::invalid(format!(
                                 "option env: the value of {name} must be a string, got {}",
-                                value.type_name()
+                                crate::errors::lua_type(&value)
                             ))
                         })?;
                         options = options.env(name, value);
@@ -126,7 +126,7 @@ fn text(value: &Value) -> Option<String> {
 fn wrong_type(option: &str, expected: &str, got: &Value) -> ScriptError {
     ScriptError::invalid(format!(
         "option {option} must be {expected}, got {}",
-        got.type_name()
+        crate::errors::lua_type(&got)
     ))
 }
 
@@ -145,7 +145,7 @@ pub(crate) fn integer(name: &str, value: &Value) -> Outcome<Option<i64>> {
             .ok_or_else(|| ScriptError::invalid(format!("{name} must be an integer"))),
         other => Err(ScriptError::invalid(format!(
             "{name} must be an integer, got {}",
-            other.type_name()
+            crate::errors::lua_type(&other)
         ))),
     }
 }

@@ -136,7 +136,7 @@ impl UserData for LuaProcess {
                     Value::Number(n) => Ok(n.to_string().into_bytes()),
                     other => Err(ScriptError::invalid(format!(
                         "write_stdin takes a string, got {}",
-                        other.type_name()
+                        crate::errors::lua_type(&other)
                     ))),
                 };
                 let outcome = match (process, data) {

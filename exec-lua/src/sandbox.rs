@@ -102,7 +102,7 @@ fn load_text(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
                             lua,
                             format!(
                                 "reader function must return a string, got {}",
-                                other.type_name()
+                                crate::errors::lua_type(&other)
                             ),
                         );
                     }
@@ -113,7 +113,7 @@ fn load_text(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
         other => {
             return Err(mlua::Error::runtime(format!(
                 "bad argument #1 to 'load' (string or function expected, got {})",
-                other.type_name()
+                crate::errors::lua_type(&other)
             )));
         }
     };
@@ -132,7 +132,7 @@ fn load_text(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
                 lua,
                 format!(
                     "load: the environment must be a table, got {}",
-                    other.type_name()
+                    crate::errors::lua_type(&other)
                 ),
             );
         }

@@ -1,0 +1,53 @@
+//! Runs the Lua scripts of `tests/scripts/` against a registry, so that every
+//! backend runs the same scripts: a backend's test file builds its registry
+//! (with the ids the scripts use: `app:shell`, `app:exec`, `app:restricted`,
+//! `app:legacy`) and lists the scripts with [`lua_scripts!`].
+
+use exec_lua::Registry;
+use exec_lua::mlua::{Lua, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Runs `tests/scripts/<name>` on a fresh state over `registry`; the Lua error
+/// (assertion message and location) on failure.
+pub async fn run_script(registry: Arc<Registry>, name: &str) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts")
+        .join(name);
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let lua = exec_lua::new_state(registry).map_err(|e| e.to_string())?;
+    run_in(&lua, &source, &format!("@tests/scripts/{name}")).await
+}
+
+/// Runs `source` on `lua`. A script may end with `return nil, err` (the Wippy
+/// docs' style): a returned error fails the test too.
+pub async fn run_in(lua: &Lua, source: &str, name: &str) -> Result<(), String> {
+    let results: exec_lua::mlua::MultiValue = lua
+        .load(source)
+        .set_name(name)
+        .eval_async()
+        .await
+        .map_err(|e| e.to_string())?;
+    match results.get(1) {
+        None | Some(Value::Nil) => Ok(()),
+        Some(err) => Err(format!("{name} returned an error: {err:?}")),
+    }
+}
+
+/// One `#[tokio::test]` per script: `lua_scripts!(registry_expr; test_name => "file.lua", …)`.
+/// `registry_expr` is evaluated per test and gives `(Arc<Registry>, guard)`;
+/// the guard (a temp dir, a container) lives as long as the test.
+#[macro_export]
+macro_rules! lua_scripts {
+    ($registry:expr; $($name:ident => $file:literal),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (registry, _guard) = $registry;
+                if let Err(e) = harness::run_script(registry, $file).await {
+                    panic!("{e}");
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,57 @@
+-- The exec options reach the child, and nothing else does.
+local exec = require("exec")
+local shell = assert(exec.get("app:shell"))
+
+local function run(cmd, opts)
+    local proc = assert(shell:exec(cmd, opts))
+    local out = proc:stdout_stream()
+    assert(proc:start())
+    local text = out:read_all()
+    return text, proc:wait()
+end
+
+-- A clean environment: the entry's default_env, then the call's env.
+local env = run("env", { env = { GREETING = "hello", COUNT = 3, LANG = "C" } })
+local vars = {}
+for line in env:gmatch("[^\n]+") do
+    local name, value = line:match("^([^=]+)=(.*)$")
+    vars[name] = value
+end
+assert(vars.GREETING == "hello", env)
+assert(vars.COUNT == "3", env)
+assert(vars.LANG == "C", "the call's env wins: " .. env)
+assert(vars.PATH == "/usr/local/bin:/usr/bin:/bin", env)
+assert(vars.HOME == nil, "nothing of the host leaks in: " .. env)
+
+-- work_dir
+assert(run("pwd", { work_dir = "/" }) == "/\n")
+
+-- A missing work dir is NOT_FOUND at start, naming it.
+local proc = assert(shell:exec("pwd", { work_dir = "/no/such/dir" }))
+local ok, err = proc:start()
+assert(ok == nil and err:kind() == errors.NOT_FOUND and err:message():find("/no/such/dir", 1, true), tostring(err))
+
+-- timeout: the process is killed and wait() says TIMEOUT.
+local started = os.time()
+local slow = assert(shell:exec("sleep 30", { timeout = 0.3 }))
+assert(slow:start())
+local code, err = slow:wait()
+assert(code == nil and err:kind() == errors.TIMEOUT, tostring(err))
+assert(err:message():find("sleep 30", 1, true), err:message())
+assert(os.time() - started < 10, "the timeout did not stop it")
+-- A fast command under a timeout is untouched.
+assert(select(2, run("true", { timeout = 5 })) == 0)
+
+-- The whitelist: PERMISSION_DENIED (Wippy says INVALID), words compared.
+local restricted = assert(exec.get("app:restricted"))
+local allowed = assert(restricted:exec("echo   'hello'"))
+local out = allowed:stdout_stream()
+assert(allowed:start())
+assert(out:read_all() == "hello\n")
+local denied, err = restricted:exec("echo hello world")
+assert(denied == nil and err:kind() == errors.PERMISSION_DENIED, tostring(err))
+assert(err:message():find('"echo hello world"', 1, true), err:message())
+assert(err:message():find("app:restricted", 1, true), err:message())
+assert(err:retryable() == false)
+local _, err = restricted:exec("/bin/sh -c 'echo hello'")
+assert(err:kind() == errors.PERMISSION_DENIED)

@@ -1,0 +1,96 @@
+//! The Lua scripts of `tests/scripts/` (Wippy's doc examples, misuse, output,
+//! options) against exec-native. Another backend runs the same scripts with a
+//! file like this one and its own registry.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use exec_lua::Registry;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use tempfile::TempDir;
+
+/// The files the Wippy examples call, in the executors' default work dir.
+const WORK_FILES: &[(&str, &str, bool)] = &[
+    (
+        "build.sh",
+        "#!/bin/sh\necho building\nif [ \"$1\" = fail ]; then exit 2; fi\n",
+        true,
+    ),
+    (
+        "process-data.sh",
+        "#!/bin/sh\necho 'data line 1'\necho 'data line 2'\necho 'warning: something' >&2\n\
+         if [ \"$1\" = fail ]; then echo failed >&2; exit 1; fi\n",
+        true,
+    ),
+    (
+        "deploy.sh",
+        "#!/bin/sh\necho \"deploying $1 to $DEPLOY_ENV\"\n",
+        true,
+    ),
+    ("long-running-server.sh", "#!/bin/sh\nexec sleep 60\n", true),
+    (
+        "notes.txt",
+        "hello world, from notes.txt\nsomething else\n",
+        false,
+    ),
+    ("a.log", "", false),
+    ("b.log", "", false),
+];
+
+fn native() -> (Arc<Registry>, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content, executable) in WORK_FILES {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        if *executable {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    let yaml = entries(dir.path());
+    let registry = Registry::from_yaml(&yaml, "native.yaml", Some("app")).unwrap();
+    (Arc::new(registry), dir)
+}
+
+fn entries(work_dir: &Path) -> String {
+    let common = format!(
+        "  kind: exec.native\n  default_work_dir: {}\n  default_env: {{ PATH: /usr/local/bin:/usr/bin:/bin, LANG: C.UTF-8 }}\n",
+        work_dir.display()
+    );
+    format!(
+        "- name: shell\n{common}\
+         - name: exec\n{common}\
+         - name: restricted\n{common}  command_whitelist: [\"echo hello\", \"git status\"]\n\
+         - name: legacy\n{common}  output_encoding: cp949\n"
+    )
+}
+
+lua_scripts!(native();
+    wippy_acquire => "wippy_acquire.lua",
+    wippy_create_process => "wippy_create_process.lua",
+    wippy_command_parsing => "wippy_command_parsing.lua",
+    wippy_start_wait => "wippy_start_wait.lua",
+    wippy_streams => "wippy_streams.lua",
+    wippy_write_stdin => "wippy_write_stdin.lua",
+    wippy_signal_close => "wippy_signal_close.lua",
+    wippy_system_example => "wippy_system_example.lua",
+    wippy_errors => "wippy_errors.lua",
+    misuse => "misuse.lua",
+    output => "output.lua",
+    options => "options.lua",
+);
+
+#[test]
+fn every_script_is_listed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
+    let this = include_str!("scripts_native.rs");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            this.contains(&format!("\"{name}\"")),
+            "tests/scripts/{name} is not run by tests/scripts_native.rs"
+        );
+    }
+}
