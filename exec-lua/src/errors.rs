@@ -332,6 +332,6 @@ pub(crate) fn lua_type(value: &Value) -> &'static str {
 fn describe(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{:?}", s.to_string_lossy()),
-        other => lua_type(&other).to_owned(),
+        other => lua_type(other).to_owned(),
     }
 }

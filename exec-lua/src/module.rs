@@ -38,7 +38,7 @@ fn acquire(registry: &Registry, id: &Value) -> Outcome<LuaExecutor> {
         other => {
             return Err(ScriptError::invalid(format!(
                 "exec.get needs an executor id such as \"app:shell\", got {}",
-                crate::errors::lua_type(&other)
+                crate::errors::lua_type(other)
             )));
         }
     };

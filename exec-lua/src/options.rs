@@ -18,7 +18,7 @@ pub(crate) fn command(value: &Value) -> Outcome<String> {
             .map_err(|_| ScriptError::invalid("the command is not valid UTF-8".to_owned())),
         other => Err(ScriptError::invalid(format!(
             "the command must be a string, got {}",
-            crate::errors::lua_type(&other)
+            crate::errors::lua_type(other)
         ))),
     }
 }
@@ -31,7 +31,7 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
         other => {
             return Err(ScriptError::invalid(format!(
                 "the options must be a table, got {}",
-                crate::errors::lua_type(&other)
+                crate::errors::lua_type(other)
             )));
         }
     };
@@ -43,7 +43,7 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
             other => {
                 return Err(ScriptError::invalid(format!(
                     "option names are strings, got a {} key (options are {OPTIONS})",
-                    crate::errors::lua_type(&other)
+                    crate::errors::lua_type(other)
                 )));
             }
         };
@@ -126,7 +126,7 @@ fn text(value: &Value) -> Option<String> {
 fn wrong_type(option: &str, expected: &str, got: &Value) -> ScriptError {
     ScriptError::invalid(format!(
         "option {option} must be {expected}, got {}",
-        crate::errors::lua_type(&got)
+        crate::errors::lua_type(got)
     ))
 }
 
@@ -145,7 +145,7 @@ pub(crate) fn integer(name: &str, value: &Value) -> Outcome<Option<i64>> {
             .ok_or_else(|| ScriptError::invalid(format!("{name} must be an integer"))),
         other => Err(ScriptError::invalid(format!(
             "{name} must be an integer, got {}",
-            crate::errors::lua_type(&other)
+            crate::errors::lua_type(other)
         ))),
     }
 }

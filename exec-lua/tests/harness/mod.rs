@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// Runs `tests/scripts/<name>` on a fresh state over `registry`; the Lua error
 /// (assertion message and location) on failure.
-pub async fn run_script(registry: Arc<Registry>, name: &str) -> Result<(), String> {
+pub(crate) async fn run_script(registry: Arc<Registry>, name: &str) -> Result<(), String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scripts")
         .join(name);
@@ -21,7 +21,7 @@ pub async fn run_script(registry: Arc<Registry>, name: &str) -> Result<(), Strin
 
 /// Runs `source` on `lua`. A script may end with `return nil, err` (the Wippy
 /// docs' style): a returned error fails the test too.
-pub async fn run_in(lua: &Lua, source: &str, name: &str) -> Result<(), String> {
+pub(crate) async fn run_in(lua: &Lua, source: &str, name: &str) -> Result<(), String> {
     let results: exec_lua::mlua::MultiValue = lua
         .load(source)
         .set_name(name)
