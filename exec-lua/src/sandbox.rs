@@ -170,16 +170,13 @@ fn search_lua_module(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
         let candidate = template.replace('?', &file_name);
         match std::fs::read(&candidate) {
             Ok(source) => {
-                let chunk = lua
-                    .load(skip_shebang(source))
-                    .set_name(format!("@{candidate}"))
-                    .set_mode(ChunkMode::Text)
-                    .into_function()
-                    .map_err(|e| {
-                        mlua::Error::runtime(format!(
-                            "error loading module '{name}' from file '{candidate}':\n\t{e}"
-                        ))
-                    })?;
+                let chunk =
+                    compile_text(lua, &skip_shebang(source), &format!("@{candidate}"), None)
+                        .map_err(|e| {
+                            mlua::Error::runtime(format!(
+                                "error loading module '{name}' from file '{candidate}':\n\t{e}"
+                            ))
+                        })?;
                 return Ok(MultiValue::from_iter([
                     Value::Function(chunk),
                     Value::String(lua.create_string(&candidate)?),
@@ -202,18 +199,30 @@ fn search_lua_module(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
 }
 
 fn compile(lua: &Lua, source: &[u8], name: &str, env: Option<Table>) -> mlua::Result<MultiValue> {
+    match compile_text(lua, source, name, env) {
+        Ok(function) => Ok(MultiValue::from_iter([Value::Function(function)])),
+        Err(message) => failed(lua, message),
+    }
+}
+
+/// Compiles Lua source; a binary chunk or a syntax error is the message.
+fn compile_text(
+    lua: &Lua,
+    source: &[u8],
+    name: &str,
+    env: Option<Table>,
+) -> Result<Function, String> {
     if source.first() == Some(&0x1b) {
-        return failed(lua, BINARY_REFUSED.to_owned());
+        return Err(BINARY_REFUSED.to_owned());
     }
     let mut chunk = lua.load(source).set_name(name).set_mode(ChunkMode::Text);
     if let Some(env) = env {
         chunk = chunk.set_environment(env);
     }
-    match chunk.into_function() {
-        Ok(function) => Ok(MultiValue::from_iter([Value::Function(function)])),
-        Err(mlua::Error::SyntaxError { message, .. }) => failed(lua, message),
-        Err(e) => failed(lua, e.to_string()),
-    }
+    chunk.into_function().map_err(|e| match e {
+        mlua::Error::SyntaxError { message, .. } => message,
+        other => other.to_string(),
+    })
 }
 
 /// Whether a `mode` argument (`"b"`, `"t"`, `"bt"`) excludes text chunks.
