@@ -163,5 +163,9 @@ fn bench() -> Result<(), String> {
     run(
         "benchmarks (exec-native against tokio::process)",
         cargo(&["bench", "-p", "exec-native", "--bench", "native"]),
+    )?;
+    run(
+        "benchmarks (the Lua exec module against exec-native's Rust API)",
+        cargo(&["bench", "-p", "exec-lua", "--bench", "lua"]),
     )
 }
