@@ -40,7 +40,7 @@
 //! | `proc:signal(n)` | `true` | `INVALID` (not started, bad number) |
 //! | `proc:close(force)` | `true`: SIGTERM (SIGKILL if `force`) to the process group, SIGKILL after a grace, reaped; twice is fine | |
 //! | `proc:pid()` | the pid, or `nil` (not started, closed, or no pid on this backend) | |
-//! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there; `nil` at the end | `INVALID` (closed, bad size) |
+//! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there (so it waits for output, and before `start()` for the start); `nil` at the end | `INVALID` (closed, bad size) |
 //! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed) |
 //! | `stream:close()` | `true`; twice is fine | |
 //!

@@ -291,3 +291,47 @@ async fn dropping_the_state_kills_its_processes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Whatever a script passes as a command line or a signal, the call returns a
+    /// process or an error value; it never raises and never starts anything.
+    #[test]
+    fn any_command_line_gives_a_process_or_an_error_value(
+        command in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        signal in proptest::num::i64::ANY,
+        size in proptest::num::i64::ANY,
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _entered = runtime.enter();
+        let lua = shell_state();
+        lua.globals().set("command", lua.create_string(&command).unwrap()).unwrap();
+        lua.globals().set("signal", signal).unwrap();
+        lua.globals().set("size", size).unwrap();
+        let outcome = lua
+            .load(
+                r#"
+                local shell = require("exec").get("app:shell")
+                local proc, err = shell:exec(command, { timeout = 1 })
+                if not proc then
+                    assert(type(err) == "userdata", type(err))
+                    return err:kind()
+                end
+                assert(proc:pid() == nil, "started")
+                local _, serr = proc:signal(signal)
+                assert(serr and serr:kind() == errors.INVALID)
+                -- (A valid size would wait for output of a process never started.)
+                if size < 0 then
+                    local _, rerr = proc:stdout_stream():read(size)
+                    assert(rerr:kind() == errors.INVALID)
+                end
+                assert(proc:close(true))
+                return "process"
+                "#,
+            )
+            .eval_async();
+        let outcome: String = runtime.block_on(outcome).unwrap();
+        proptest::prop_assert!(["process", "INVALID"].contains(&outcome.as_str()), "{}", outcome);
+    }
+}
