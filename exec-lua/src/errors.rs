@@ -1,7 +1,7 @@
 //! The global `errors` table and the error values every `exec` call returns,
-//! after Wippy's error API (`errors.new`, `errors.wrap`, `errors.is`, the kind
-//! constants, and `err:kind()`, `message()`, `retryable()`, `details()`,
-//! `stack()`, `tostring(err)`).
+//! after Wippy's error API (`errors.new`, `errors.wrap`, `errors.is`,
+//! `errors.call_stack`, the kind constants, and `err:kind()`, `message()`,
+//! `retryable()`, `details()`, `stack()`, `tostring(err)`).
 
 use mlua::{
     AnyUserData, IntoLua, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value,
@@ -55,7 +55,19 @@ pub struct ScriptError {
     message: String,
     retryable: Option<bool>,
     stack: String,
+    frames: Vec<Frame>,
 }
+
+/// One frame of the Lua stack where an error was made, for `errors.call_stack`.
+#[derive(Debug, Clone)]
+struct Frame {
+    source: String,
+    line: i64,
+    name: Option<String>,
+}
+
+/// How many frames `errors.call_stack` keeps.
+const MAX_FRAMES: usize = 32;
 
 impl ScriptError {
     /// An error of `kind` (one of [`KINDS`]; anything else counts as
@@ -71,6 +83,7 @@ impl ScriptError {
             message: message.into(),
             retryable: None,
             stack: String::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -104,6 +117,21 @@ impl ScriptError {
                 .traceback(None, 1)
                 .map(|s| s.to_string_lossy())
                 .unwrap_or_default();
+            self.frames = (1..=MAX_FRAMES)
+                .map_while(|level| {
+                    lua.inspect_stack(level, |frame| Frame {
+                        source: frame
+                            .source()
+                            .short_src
+                            .map_or_else(|| "?".to_owned(), |s| s.into_owned()),
+                        line: frame
+                            .current_line()
+                            .and_then(|l| i64::try_from(l).ok())
+                            .unwrap_or(0),
+                        name: frame.names().name.map(|n| n.into_owned()),
+                    })
+                })
+                .collect();
         }
         lua.create_userdata(self).map(Value::UserData)
     }
@@ -136,6 +164,7 @@ impl From<&exec_core::Error> for ScriptError {
             message,
             retryable,
             stack: String::new(),
+            frames: Vec::new(),
         }
     }
 }
@@ -183,7 +212,7 @@ pub(crate) fn returns<T: IntoLua>(lua: &Lua, outcome: Outcome<T>) -> mlua::Resul
 }
 
 /// Registers the global `errors` table on `lua`: the kind constants,
-/// `errors.new`, `errors.wrap` and `errors.is`.
+/// `errors.new`, `errors.wrap`, `errors.is` and `errors.call_stack`.
 ///
 /// # Errors
 ///
@@ -195,6 +224,7 @@ pub fn register_errors(lua: &Lua) -> mlua::Result<()> {
     }
     errors.set("new", lua.create_function(new_error)?)?;
     errors.set("wrap", lua.create_function(wrap_error)?)?;
+    errors.set("call_stack", lua.create_function(call_stack)?)?;
     errors.set(
         "is",
         lua.create_function(|_, (err, kind): (Value, Value)| {
@@ -310,6 +340,29 @@ fn wrap_error(lua: &Lua, (err, context): (Value, Value)) -> mlua::Result<Value> 
             ScriptError::new(UNKNOWN, prefix(&text)).into_lua_value(lua)
         }
     }
+}
+
+/// `errors.call_stack(err)`: `{thread = "main", frames = {{source, line, name}, …}}`
+/// for an error value (the stack where it was made), `nil` for anything else.
+fn call_stack(lua: &Lua, err: Value) -> mlua::Result<Value> {
+    let Value::UserData(ud) = err else {
+        return Ok(Value::Nil);
+    };
+    let Ok(error) = ud.borrow::<ScriptError>() else {
+        return Ok(Value::Nil);
+    };
+    let frames = lua.create_table()?;
+    for frame in &error.frames {
+        let entry = lua.create_table()?;
+        entry.set("source", frame.source.as_str())?;
+        entry.set("line", frame.line)?;
+        entry.set("name", frame.name.as_deref())?;
+        frames.raw_push(entry)?;
+    }
+    let stack = lua.create_table()?;
+    stack.set("thread", "main")?;
+    stack.set("frames", frames)?;
+    Ok(Value::Table(stack))
 }
 
 fn with_details(lua: &Lua, error: ScriptError, details: Option<Table>) -> mlua::Result<Value> {

@@ -70,6 +70,32 @@ for _, name in ipairs({ "NOT_FOUND", "ALREADY_EXISTS", "INVALID", "PERMISSION_DE
     seen[errors[name]] = true
 end
 
+-- Call Stack (the doc's loop, its prints gathered into lines)
+local function failing()
+    return errors.new({ message = "deep", kind = errors.INTERNAL })
+end
+local err = failing()
+local lines = {}
+local stack = errors.call_stack(err)
+if stack then
+    lines[#lines + 1] = "Thread: " .. stack.thread
+    for _, frame in ipairs(stack.frames) do
+        lines[#lines + 1] = frame.source .. ":" .. frame.line .. " " .. tostring(frame.name)
+    end
+end
+local text = table.concat(lines, "\n")
+assert(text:find("wippy_errors.lua:%d+ failing"), text)
+assert(errors.call_stack("not an error") == nil)
+
+-- Retryable Errors
+local err = errors.new({ message = "busy", kind = errors.UNAVAILABLE, retryable = true })
+local retried = false
+if err:retryable() then
+    -- safe to retry
+    retried = true
+end
+assert(retried)
+
 -- Error Details
 local err = errors.new({
     message = "validation failed",
