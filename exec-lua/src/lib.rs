@@ -95,7 +95,9 @@
 //!
 //! The Lua version is chosen with one of `lua54` (default), `lua55`, `lua53`,
 //! `lua52`, `lua51`, `luajit`, passed to mlua; `vendored` (default) builds it
-//! from source. `native` (default) loads `exec.native` entries. `cli` (default)
+//! from source. `native` (default) loads `exec.native` entries. `send` makes
+//! the Lua state `Send` (mlua's `send`) so a host can run it on any thread,
+//! e.g. with `tokio::spawn`. `cli` (default)
 //! builds the `exec-lua` binary; a library user can turn it off with
 //! `default-features = false, features = ["lua54", "vendored", "native"]`.
 

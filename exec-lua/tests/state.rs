@@ -335,3 +335,26 @@ proptest::proptest! {
         proptest::prop_assert!(["process", "INVALID"].contains(&outcome.as_str()), "{}", outcome);
     }
 }
+
+/// With the `send` feature a state moves to another task: `tokio::spawn` runs
+/// a script (and the process it starts) on any worker thread.
+#[cfg(feature = "send")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_send_a_state_runs_on_a_spawned_task() {
+    let lua = shell_state();
+    let handle = tokio::spawn(async move {
+        lua.load(
+            r#"
+            local p = assert(require("exec").get("app:shell"):exec("echo spawned"))
+            local out = p:stdout_stream()
+            assert(p:start())
+            local text = out:read_all()
+            assert(p:wait() == 0)
+            return text
+            "#,
+        )
+        .eval_async::<String>()
+        .await
+    });
+    assert_eq!(handle.await.unwrap().unwrap(), "spawned\n");
+}

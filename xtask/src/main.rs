@@ -92,7 +92,7 @@ fn test_all() -> Result<(), String> {
 const LUA_CRATE: &str = "exec-lua";
 /// exec-lua's features in `test-all`, `clippy` and `doc`: all but the other
 /// Lua versions.
-const LUA_FEATURES: &str = "lua54,vendored,native,cli";
+const LUA_FEATURES: &str = "lua54,vendored,send,native,cli";
 /// The other Lua versions `checks` builds exec-lua with.
 const LUA_VERSIONS: &[&str] = &["lua51", "luajit"];
 
