@@ -3,9 +3,9 @@
 
 use crate::errors::{Outcome, ScriptError, returns};
 use crate::options;
-use crate::process::LuaProcess;
+use crate::process::Process;
 use exec_config::Registry;
-use exec_core::Executor;
+use exec_core::Executor as CoreExecutor;
 use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value};
 use std::sync::{Arc, Mutex};
 
@@ -32,7 +32,7 @@ pub fn register(lua: &Lua, registry: Arc<Registry>) -> mlua::Result<()> {
     lua.register_module("exec", exec)
 }
 
-fn acquire(registry: &Registry, id: &Value) -> Outcome<LuaExecutor> {
+fn acquire(registry: &Registry, id: &Value) -> Outcome<Executor> {
     let id = match id {
         Value::String(s) => s.to_string_lossy(),
         other => {
@@ -43,7 +43,7 @@ fn acquire(registry: &Registry, id: &Value) -> Outcome<LuaExecutor> {
         }
     };
     let executor = registry.get(&id)?;
-    Ok(LuaExecutor {
+    Ok(Executor {
         id,
         executor: Mutex::new(Some(executor)),
     })
@@ -52,31 +52,31 @@ fn acquire(registry: &Registry, id: &Value) -> Outcome<LuaExecutor> {
 /// An acquired executor. `release()` lets go of it; the processes it made
 /// live on.
 #[derive(Debug)]
-struct LuaExecutor {
+struct Executor {
     id: String,
-    executor: Mutex<Option<Arc<dyn Executor>>>,
+    executor: Mutex<Option<Arc<dyn CoreExecutor>>>,
 }
 
-impl LuaExecutor {
-    fn executor(&self) -> Option<Arc<dyn Executor>> {
+impl Executor {
+    fn executor(&self) -> Option<Arc<dyn CoreExecutor>> {
         match self.executor.lock() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    fn exec(&self, command: &Value, options: &Value) -> Outcome<LuaProcess> {
+    fn exec(&self, command: &Value, options: &Value) -> Outcome<Process> {
         let executor = self
             .executor()
             .ok_or_else(|| ScriptError::invalid(format!("executor {} was released", self.id)))?;
         let command = options::command(command)?;
         let options = options::exec_options(options)?;
         let process = executor.create_process(&command, options)?;
-        Ok(LuaProcess::new(command, process))
+        Ok(Process::new(command, process))
     }
 }
 
-impl UserData for LuaExecutor {
+impl UserData for Executor {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("exec", |lua, this, (command, options): (Value, Value)| {
             returns(lua, this.exec(&command, &options))

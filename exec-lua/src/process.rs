@@ -7,7 +7,7 @@
 use crate::errors::{Outcome, ScriptError, returns};
 use crate::options;
 use crate::stream::Stream;
-use exec_core::Process;
+use exec_core::Process as CoreProcess;
 use mlua::{AnyUserData, MetaMethod, UserData, UserDataMethods, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -17,14 +17,16 @@ const STARTED: u8 = 1;
 const CLOSED: u8 = 2;
 
 #[derive(Debug)]
-pub(crate) struct LuaProcess {
+/// Named `Process` because mlua names the type in argument errors
+/// ("bad argument `self` to `Process.start`").
+pub(crate) struct Process {
     command: String,
-    process: Arc<dyn Process>,
+    process: Arc<dyn CoreProcess>,
     phase: Arc<AtomicU8>,
 }
 
-impl LuaProcess {
-    pub(crate) fn new(command: String, process: Box<dyn Process>) -> Self {
+impl Process {
+    pub(crate) fn new(command: String, process: Box<dyn CoreProcess>) -> Self {
         Self {
             command,
             process: Arc::from(process),
@@ -33,7 +35,7 @@ impl LuaProcess {
     }
 
     /// The process, unless it was closed.
-    fn open(&self, operation: &str) -> Outcome<Arc<dyn Process>> {
+    fn open(&self, operation: &str) -> Outcome<Arc<dyn CoreProcess>> {
         if self.phase.load(Ordering::Acquire) == CLOSED {
             return Err(ScriptError::invalid(format!(
                 "cannot {operation} {:?}: process closed",
@@ -44,7 +46,7 @@ impl LuaProcess {
     }
 
     /// The process, if it was started and not closed.
-    fn started(&self, operation: &str) -> Outcome<Arc<dyn Process>> {
+    fn started(&self, operation: &str) -> Outcome<Arc<dyn CoreProcess>> {
         let process = self.open(operation)?;
         if self.phase.load(Ordering::Acquire) == CREATED {
             return Err(ScriptError::invalid(format!(
@@ -64,7 +66,7 @@ impl LuaProcess {
             return Ok(Ok(stream));
         }
         let taken = {
-            let process = this.borrow::<LuaProcess>()?;
+            let process = this.borrow::<Process>()?;
             process.open(&format!("get the {name} stream of")).map(|p| {
                 if name == "stdout" {
                     p.take_stdout()
@@ -88,7 +90,7 @@ impl LuaProcess {
     }
 }
 
-impl UserData for LuaProcess {
+impl UserData for Process {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method("start", |lua, this, ()| {
             let process = this.open("start");
@@ -213,11 +215,11 @@ impl UserData for LuaProcess {
             })
         });
         methods.add_function("stdout_stream", |lua, this: AnyUserData| {
-            let outcome = LuaProcess::stream(lua, &this, "stdout")?;
+            let outcome = Process::stream(lua, &this, "stdout")?;
             returns(lua, outcome)
         });
         methods.add_function("stderr_stream", |lua, this: AnyUserData| {
-            let outcome = LuaProcess::stream(lua, &this, "stderr")?;
+            let outcome = Process::stream(lua, &this, "stderr")?;
             returns(lua, outcome)
         });
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
