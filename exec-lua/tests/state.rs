@@ -358,3 +358,63 @@ async fn with_send_a_state_runs_on_a_spawned_task() {
     });
     assert_eq!(handle.await.unwrap().unwrap(), "spawned\n");
 }
+
+/// A host's policy refuses an acquisition or a command: the script sees
+/// PERMISSION_DENIED with the policy's reason, and nothing runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_refusals_are_permission_denied() {
+    use exec_core::policy::{CommandRequest, Policy, PolicyDenial};
+
+    #[derive(Debug)]
+    struct NoSecretsNoRm;
+    impl Policy for NoSecretsNoRm {
+        fn check_acquire(&self, id: &str) -> Result<(), PolicyDenial> {
+            if id.contains("secret") {
+                return Err(PolicyDenial::new("secret executors are off limits"));
+            }
+            Ok(())
+        }
+        fn check_command(&self, request: &CommandRequest<'_>) -> Result<(), PolicyDenial> {
+            if request.argv().first().is_some_and(|p| p == "rm") {
+                return Err(PolicyDenial::new("no rm"));
+            }
+            Ok(())
+        }
+    }
+
+    let mut loader = exec_config::Loader::new().with_policy(Arc::new(NoSecretsNoRm));
+    loader
+        .load_str(
+            "- { name: shell, kind: exec.native }\n- { name: secret, kind: exec.native }\n",
+            "policy.yaml",
+            Some("app"),
+        )
+        .unwrap();
+    let lua = exec_lua::new_state(Arc::new(loader.into_registry())).unwrap();
+    let seen: Vec<String> = lua
+        .load(
+            r#"
+            local exec = require("exec")
+            local secret, err = exec.get("app:secret")
+            assert(secret == nil)
+            local out = { err:kind(), err:message() }
+            local shell = assert(exec.get("app:shell"))
+            local rm, err = shell:exec("rm -rf /tmp/x")
+            assert(rm == nil)
+            out[#out + 1] = err:kind()
+            out[#out + 1] = err:message()
+            return out
+            "#,
+        )
+        .eval_async()
+        .await
+        .unwrap();
+    assert_eq!(seen[0], "PERMISSION_DENIED");
+    assert!(
+        seen[1].contains("secret executors are off limits"),
+        "{}",
+        seen[1]
+    );
+    assert_eq!(seen[2], "PERMISSION_DENIED");
+    assert!(seen[3].contains("no rm"), "{}", seen[3]);
+}
