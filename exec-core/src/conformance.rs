@@ -547,3 +547,38 @@ where
     results.sort_by_key(|(index, _)| *index);
     results.into_iter().map(|(_, output)| output).collect()
 }
+
+/// What a process holds that must not leak, for tests that run many commands
+/// and compare before with after (Linux `/proc`).
+pub mod leaks {
+    /// How many file descriptors this process has open.
+    pub fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+    }
+
+    /// The pids of this process's children that exited and were not reaped.
+    pub fn zombie_children() -> Vec<i32> {
+        let me = std::process::id().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut zombies = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // Fields after the command name, which may itself hold ") ".
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str()) {
+                zombies.push(pid);
+            }
+        }
+        zombies
+    }
+}

@@ -5,34 +5,10 @@
 
 mod common;
 
+use exec_core::conformance::leaks::{open_fds, zombie_children};
 use exec_core::{ExecOptions, Executor};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn zombie_children() -> Vec<i32> {
-    let me = std::process::id().to_string();
-    let mut zombies = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str()) {
-            zombies.push(pid);
-        }
-    }
-    zombies
-}
 
 async fn run_once(exec: &dyn Executor, line: &str) {
     let process = exec.create_process(line, ExecOptions::new()).unwrap();
