@@ -40,8 +40,8 @@
 //! | `proc:signal(n)` | `true` | `INVALID` (not started, bad number) |
 //! | `proc:close(force)` | `true`: SIGTERM (SIGKILL if `force`) to the process group, SIGKILL after a grace, reaped; twice is fine | |
 //! | `proc:pid()` | the pid, or `nil` (not started, closed, or no pid on this backend) | |
-//! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there (so it waits for output, and before `start()` for the start); `nil` at the end | `INVALID` (closed, bad size) |
-//! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed) |
+//! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there; `nil` at the end (and for a process closed without starting) | `INVALID` (closed, bad size, process not started: it could only wait forever) |
+//! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed, process not started) |
 //! | `stream:close()` | `true`; twice is fine | |
 //!
 //! Where this does better than Wippy (and so differs): `proc:close_stdin()`

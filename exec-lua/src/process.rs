@@ -12,9 +12,32 @@ use mlua::{AnyUserData, MetaMethod, UserData, UserDataMethods, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-const CREATED: u8 = 0;
+/// The process's phase, shared with its streams: bits, since a process can be
+/// closed after it started or without ever starting.
+#[derive(Debug, Default)]
+pub(crate) struct Phase(AtomicU8);
+
 const STARTED: u8 = 1;
 const CLOSED: u8 = 2;
+
+impl Phase {
+    pub(crate) fn started(&self) -> bool {
+        self.0.load(Ordering::Acquire) & STARTED != 0
+    }
+
+    pub(crate) fn closed(&self) -> bool {
+        self.0.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    fn set_started(&self) {
+        self.0.fetch_or(STARTED, Ordering::AcqRel);
+    }
+
+    /// Marks it closed; whether it already was.
+    fn set_closed(&self) -> bool {
+        self.0.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED != 0
+    }
+}
 
 #[derive(Debug)]
 /// Named `Process` because mlua names the type in argument errors
@@ -22,7 +45,7 @@ const CLOSED: u8 = 2;
 pub(crate) struct Process {
     command: String,
     process: Arc<dyn CoreProcess>,
-    phase: Arc<AtomicU8>,
+    phase: Arc<Phase>,
 }
 
 impl Process {
@@ -30,13 +53,13 @@ impl Process {
         Self {
             command,
             process: Arc::from(process),
-            phase: Arc::new(AtomicU8::new(CREATED)),
+            phase: Arc::new(Phase::default()),
         }
     }
 
     /// The process, unless it was closed.
     fn open(&self, operation: &str) -> Outcome<Arc<dyn CoreProcess>> {
-        if self.phase.load(Ordering::Acquire) == CLOSED {
+        if self.phase.closed() {
             return Err(ScriptError::invalid(format!(
                 "cannot {operation} {:?}: process closed",
                 self.command
@@ -48,7 +71,7 @@ impl Process {
     /// The process, if it was started and not closed.
     fn started(&self, operation: &str) -> Outcome<Arc<dyn CoreProcess>> {
         let process = self.open(operation)?;
-        if self.phase.load(Ordering::Acquire) == CREATED {
+        if !self.phase.started() {
             return Err(ScriptError::invalid(format!(
                 "cannot {operation} {:?}: process not started; call start() first",
                 self.command
@@ -62,18 +85,26 @@ impl Process {
         this: &AnyUserData,
         name: &'static str,
     ) -> mlua::Result<Outcome<AnyUserData>> {
+        // Closed first: after close() every method says so, as in Wippy.
+        if let Err(e) = this
+            .borrow::<Process>()?
+            .open(&format!("get the {name} stream of"))
+        {
+            return Ok(Err(e));
+        }
         if let Some(stream) = this.named_user_value::<Option<AnyUserData>>(name)? {
             return Ok(Ok(stream));
         }
-        let taken = {
+        let (taken, phase) = {
             let process = this.borrow::<Process>()?;
-            process.open(&format!("get the {name} stream of")).map(|p| {
+            let taken = process.open(&format!("get the {name} stream of")).map(|p| {
                 if name == "stdout" {
                     p.take_stdout()
                 } else {
                     p.take_stderr()
                 }
-            })
+            });
+            (taken, process.phase.clone())
         };
         let reader = match taken {
             Ok(Some(reader)) => reader,
@@ -84,7 +115,7 @@ impl Process {
             }
             Err(e) => return Ok(Err(e)),
         };
-        let stream = lua.create_userdata(Stream::new(name, reader))?;
+        let stream = lua.create_userdata(Stream::new(name, reader, phase))?;
         this.set_named_user_value(name, &stream)?;
         Ok(Ok(stream))
     }
@@ -102,13 +133,7 @@ impl UserData for Process {
                     Err(e) => Err(e),
                 };
                 if outcome.is_ok() {
-                    // A close() that raced the start keeps its CLOSED.
-                    let _ = phase.compare_exchange(
-                        CREATED,
-                        STARTED,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    );
+                    phase.set_started();
                 }
                 returns(&lua, outcome.map(|()| true))
             }
@@ -192,11 +217,11 @@ impl UserData for Process {
             }
         });
         methods.add_async_method("close", |lua, this, force: Option<bool>| {
-            let previous = this.phase.swap(CLOSED, Ordering::AcqRel);
+            let was_closed = this.phase.set_closed();
             let process = this.process.clone();
             drop(this);
             async move {
-                let outcome = if previous == CLOSED {
+                let outcome = if was_closed {
                     Ok(true)
                 } else {
                     process
@@ -209,9 +234,10 @@ impl UserData for Process {
             }
         });
         methods.add_method("pid", |_, this, ()| {
-            Ok(match this.phase.load(Ordering::Acquire) {
-                CLOSED => None,
-                _ => this.process.id(),
+            Ok(if this.phase.closed() {
+                None
+            } else {
+                this.process.id()
             })
         });
         methods.add_function("stdout_stream", |lua, this: AnyUserData| {

@@ -3,6 +3,7 @@
 
 use crate::errors::{Outcome, ScriptError, returns};
 use crate::options;
+use crate::process::Phase;
 use exec_core::ProcessOutput;
 use mlua::{MetaMethod, UserData, UserDataMethods};
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub(crate) struct Stream {
 struct Shared {
     reader: Mutex<Option<ProcessOutput>>,
     closed: AtomicBool,
+    /// The process's: a read before `start()` could only wait forever.
+    process: Arc<Phase>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -39,31 +42,43 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Stream {
-    pub(crate) fn new(name: &'static str, reader: ProcessOutput) -> Self {
+    pub(crate) fn new(name: &'static str, reader: ProcessOutput, process: Arc<Phase>) -> Self {
         Self {
             name,
             shared: Arc::new(Shared {
                 reader: Mutex::new(Some(reader)),
                 closed: AtomicBool::new(false),
+                process,
             }),
         }
     }
 }
 
 impl Shared {
-    fn check_open(&self, name: &str) -> Outcome<()> {
+    /// Whether a read can go on: `Ok(false)` means there is nothing to read
+    /// ever (the process was closed without starting).
+    fn check_open(&self, name: &str) -> Outcome<bool> {
         if self.closed.load(Ordering::Acquire) {
-            Err(ScriptError::invalid(format!(
+            return Err(ScriptError::invalid(format!(
                 "cannot read {name}: the stream is closed"
-            )))
-        } else {
-            Ok(())
+            )));
         }
+        if !self.process.started() {
+            if self.process.closed() {
+                return Ok(false);
+            }
+            return Err(ScriptError::invalid(format!(
+                "cannot read {name}: process not started; call start() first"
+            )));
+        }
+        Ok(true)
     }
 
     /// Up to `limit` bytes, or `None` at end of stream.
     async fn read(&self, name: &str, limit: usize) -> Outcome<Option<Vec<u8>>> {
-        self.check_open(name)?;
+        if !self.check_open(name)? {
+            return Ok(None);
+        }
         let mut reader = self.reader.lock().await;
         self.check_open(name)?;
         let Some(reader) = reader.as_mut() else {
@@ -84,7 +99,9 @@ impl Shared {
     }
 
     async fn read_all(&self, name: &str) -> Outcome<Vec<u8>> {
-        self.check_open(name)?;
+        if !self.check_open(name)? {
+            return Ok(Vec::new());
+        }
         let mut reader = self.reader.lock().await;
         self.check_open(name)?;
         let Some(reader) = reader.as_mut() else {

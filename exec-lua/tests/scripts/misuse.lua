@@ -37,6 +37,8 @@ local proc = assert(executor:exec("cat"))
 invalid("wait before start", "not started", proc:wait())
 invalid("signal before start", "not started", proc:signal(15))
 invalid("write before start", "not started", proc:write_stdin("x"))
+invalid("read before start", "not started", proc:stdout_stream():read())
+invalid("read_all before start", "not started", proc:stderr_stream():read_all())
 assert(proc:pid() == nil)
 
 -- start twice
@@ -56,6 +58,7 @@ assert(out:close() == true)
 invalid("read after close", "closed", out:read())
 invalid("read_all after close", "closed", out:read_all())
 assert(rawequal(proc:stdout_stream(), out), "the closed stream is still the process's stdout")
+local err_stream = proc:stderr_stream()
 
 -- after close, every process method
 assert(proc:close() == true)
@@ -65,7 +68,16 @@ invalid("signal after close", "process closed", proc:signal(15))
 invalid("write after close", "process closed", proc:write_stdin("x"))
 invalid("close_stdin after close", "process closed", proc:close_stdin())
 invalid("stderr_stream after close", "process closed", proc:stderr_stream())
+invalid("stdout_stream after close", "process closed", proc:stdout_stream())
+assert(err_stream:close() == true)
 assert(proc:close(true) == true)
+
+-- a process closed before it started has no output: its streams end at once
+local unstarted = assert(executor:exec("echo never"))
+local never_out = unstarted:stdout_stream()
+assert(unstarted:close() == true)
+assert(never_out:read() == nil)
+assert(never_out:read_all() == "")
 
 -- exec after release; release twice
 assert(executor:release() == true)
