@@ -39,9 +39,9 @@ impl Phase {
     }
 }
 
+/// The userdata scripts hold. Named `Process` because mlua names the type in
+/// argument errors ("bad argument `self` to `Process.start`").
 #[derive(Debug)]
-/// Named `Process` because mlua names the type in argument errors
-/// ("bad argument `self` to `Process.start`").
 pub(crate) struct Process {
     command: String,
     process: Arc<dyn CoreProcess>,
@@ -86,34 +86,25 @@ impl Process {
         name: &'static str,
     ) -> mlua::Result<Outcome<AnyUserData>> {
         // Closed first: after close() every method says so, as in Wippy.
-        if let Err(e) = this
-            .borrow::<Process>()?
-            .open(&format!("get the {name} stream of"))
-        {
-            return Ok(Err(e));
-        }
+        let (process, phase) = {
+            let this = this.borrow::<Process>()?;
+            match this.open(&format!("get the {name} stream of")) {
+                Ok(process) => (process, this.phase.clone()),
+                Err(e) => return Ok(Err(e)),
+            }
+        };
         if let Some(stream) = this.named_user_value::<Option<AnyUserData>>(name)? {
             return Ok(Ok(stream));
         }
-        let (taken, phase) = {
-            let process = this.borrow::<Process>()?;
-            let taken = process.open(&format!("get the {name} stream of")).map(|p| {
-                if name == "stdout" {
-                    p.take_stdout()
-                } else {
-                    p.take_stderr()
-                }
-            });
-            (taken, process.phase.clone())
+        let reader = if name == "stdout" {
+            process.take_stdout()
+        } else {
+            process.take_stderr()
         };
-        let reader = match taken {
-            Ok(Some(reader)) => reader,
-            Ok(None) => {
-                return Ok(Err(ScriptError::invalid(format!(
-                    "the {name} stream was already taken"
-                ))));
-            }
-            Err(e) => return Ok(Err(e)),
+        let Some(reader) = reader else {
+            return Ok(Err(ScriptError::invalid(format!(
+                "the {name} stream was already taken"
+            ))));
         };
         let stream = lua.create_userdata(Stream::new(name, reader, phase))?;
         this.set_named_user_value(name, &stream)?;
@@ -216,7 +207,9 @@ impl UserData for Process {
                 returns(&lua, outcome)
             }
         });
-        methods.add_async_method("close", |lua, this, force: Option<bool>| {
+        // `force` is taken as Lua truth: anything but nil and false forces.
+        methods.add_async_method("close", |lua, this, force: Value| {
+            let force = !matches!(force, Value::Nil | Value::Boolean(false));
             let was_closed = this.phase.set_closed();
             let process = this.process.clone();
             drop(this);
@@ -225,7 +218,7 @@ impl UserData for Process {
                     Ok(true)
                 } else {
                     process
-                        .close(force.unwrap_or(false))
+                        .close(force)
                         .await
                         .map(|()| true)
                         .map_err(ScriptError::from)

@@ -71,6 +71,7 @@ invalid("stderr_stream after close", "process closed", proc:stderr_stream())
 invalid("stdout_stream after close", "process closed", proc:stdout_stream())
 assert(err_stream:close() == true)
 assert(proc:close(true) == true)
+assert(proc:close("yes") == true)                -- force is Lua truth, never a type error
 
 -- a process closed before it started has no output: its streams end at once
 local unstarted = assert(executor:exec("echo never"))
