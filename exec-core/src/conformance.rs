@@ -582,3 +582,57 @@ pub mod leaks {
         zombies
     }
 }
+
+/// Side-by-side measurement for `cargo xtask bench`: each figure alternates a
+/// backend's run with its baseline's (so machine noise hits both alike) and
+/// prints the two medians and their ratio.
+pub mod bench {
+    use std::future::Future;
+    use std::time::{Duration, Instant};
+
+    /// The width of the figure's name column.
+    const NAME_WIDTH: usize = 42;
+
+    /// Prints the header of a table of figures: what `ours` is called.
+    pub fn header(ours: &str) {
+        println!(
+            "{:<NAME_WIDTH$} {:>12} {:>12} {:>7}",
+            "figure", ours, "baseline", "ratio"
+        );
+    }
+
+    /// Runs `ours` and `baseline` `runs` times each, alternating (after one
+    /// untimed round each to warm caches), and prints one line of medians and
+    /// their ratio (ours / baseline).
+    pub async fn figure<A, AF, B, BF>(name: &str, runs: usize, mut ours: A, mut baseline: B)
+    where
+        A: FnMut() -> AF,
+        AF: Future<Output = ()>,
+        B: FnMut() -> BF,
+        BF: Future<Output = ()>,
+    {
+        ours().await;
+        baseline().await;
+        let (mut a, mut b) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+        for _ in 0..runs {
+            a.push(time(ours()).await);
+            b.push(time(baseline()).await);
+        }
+        let (a, b) = (median(a), median(b));
+        println!(
+            "{name:<NAME_WIDTH$} {a:>12.3?} {b:>12.3?} {:>7.2}",
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+
+    async fn time<F: Future<Output = ()>>(f: F) -> Duration {
+        let started = Instant::now();
+        f.await;
+        started.elapsed()
+    }
+
+    fn median(mut samples: Vec<Duration>) -> Duration {
+        samples.sort();
+        samples.get(samples.len() / 2).copied().unwrap_or_default()
+    }
+}

@@ -6,11 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use exec_core::conformance::bench::{figure, header};
+
 use exec_lua::Registry;
 use exec_lua::mlua::Function;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 const BIG: usize = 64 * 1024 * 1024;
@@ -50,40 +50,6 @@ async fn rust_big(registry: &Registry) {
 
 async fn lua_call(function: &Function) {
     function.call_async::<()>(()).await.unwrap();
-}
-
-async fn time<F: Future<Output = ()>>(f: F) -> Duration {
-    let started = Instant::now();
-    f.await;
-    started.elapsed()
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-async fn figure<A, AF, B, BF>(name: &str, runs: usize, mut ours: A, mut baseline: B)
-where
-    A: FnMut() -> AF,
-    AF: Future<Output = ()>,
-    B: FnMut() -> BF,
-    BF: Future<Output = ()>,
-{
-    ours().await;
-    baseline().await;
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        a.push(time(ours()).await);
-        b.push(time(baseline()).await);
-    }
-    let (a, b) = (median(a), median(b));
-    println!(
-        "{name:<40} {:>12.3?} {:>12.3?} {:>7.2}",
-        a,
-        b,
-        a.as_secs_f64() / b.as_secs_f64()
-    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -129,10 +95,7 @@ async fn main() {
         .into_function()
         .unwrap();
     println!("medians; baseline = the same through exec-native's Rust API; ratio = Lua / baseline");
-    println!(
-        "{:<40} {:>12} {:>12} {:>7}",
-        "figure", "exec-lua", "baseline", "ratio"
-    );
+    header("exec-lua");
     figure(
         "exec + start + wait `true` (300 runs)",
         300,

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use exec_core::conformance::bench::{figure, header};
+
 use exec_core::{ExecOptions, Executor, ExecutorSettings};
 use exec_native::NativeExecutor;
-use std::future::Future;
-use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 const BIG: usize = 64 * 1024 * 1024;
@@ -59,41 +59,6 @@ async fn tokio_big() {
     assert!(child.wait().await.unwrap().success());
 }
 
-async fn time<F: Future<Output = ()>>(f: F) -> Duration {
-    let started = Instant::now();
-    f.await;
-    started.elapsed()
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-async fn figure<A, AF, B, BF>(name: &str, runs: usize, mut ours: A, mut baseline: B)
-where
-    A: FnMut() -> AF,
-    AF: Future<Output = ()>,
-    B: FnMut() -> BF,
-    BF: Future<Output = ()>,
-{
-    // One untimed round each to warm caches and the runtime.
-    ours().await;
-    baseline().await;
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        a.push(time(ours()).await);
-        b.push(time(baseline()).await);
-    }
-    let (a, b) = (median(a), median(b));
-    println!(
-        "{name:<34} {:>12.3?} {:>12.3?} {:>7.2}",
-        a,
-        b,
-        a.as_secs_f64() / b.as_secs_f64()
-    );
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let exec = NativeExecutor::new(
@@ -102,10 +67,7 @@ async fn main() {
     println!(
         "medians; baseline = tokio::process with the same pipes; ratio = exec-native / baseline"
     );
-    println!(
-        "{:<34} {:>12} {:>12} {:>7}",
-        "figure", "exec-native", "baseline", "ratio"
-    );
+    header("exec-native");
     figure(
         "spawn + wait `true` (500 runs)",
         500,
