@@ -112,6 +112,11 @@ impl Process {
     }
 }
 
+/// `true` for a step that succeeded, the error value otherwise.
+fn acknowledged(result: exec_core::Result<()>) -> Outcome<bool> {
+    result.map(|()| true).map_err(ScriptError::from)
+}
+
 impl UserData for Process {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method("start", |lua, this, ()| {
@@ -159,11 +164,7 @@ impl UserData for Process {
                 };
                 let outcome = match (process, data) {
                     (Ok(_), Ok(data)) if data.is_empty() => Ok(true),
-                    (Ok(process), Ok(data)) => process
-                        .write_stdin(&data)
-                        .await
-                        .map(|()| true)
-                        .map_err(ScriptError::from),
+                    (Ok(process), Ok(data)) => acknowledged(process.write_stdin(&data).await),
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
                 returns(&lua, outcome)
@@ -174,11 +175,7 @@ impl UserData for Process {
             drop(this);
             async move {
                 let outcome = match process {
-                    Ok(process) => process
-                        .close_stdin()
-                        .await
-                        .map(|()| true)
-                        .map_err(ScriptError::from),
+                    Ok(process) => acknowledged(process.close_stdin().await),
                     Err(e) => Err(e),
                 };
                 returns(&lua, outcome)
@@ -197,11 +194,7 @@ impl UserData for Process {
                     Err(e) => Err(e),
                 };
                 let outcome = match (process, signal) {
-                    (Ok(process), Ok(signal)) => process
-                        .signal(signal)
-                        .await
-                        .map(|()| true)
-                        .map_err(ScriptError::from),
+                    (Ok(process), Ok(signal)) => acknowledged(process.signal(signal).await),
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
                 returns(&lua, outcome)
@@ -217,11 +210,7 @@ impl UserData for Process {
                 let outcome = if was_closed {
                     Ok(true)
                 } else {
-                    process
-                        .close(force)
-                        .await
-                        .map(|()| true)
-                        .map_err(ScriptError::from)
+                    acknowledged(process.close(force).await)
                 };
                 returns(&lua, outcome)
             }
