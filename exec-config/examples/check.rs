@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         match loader.load_file(file, namespace.as_deref()) {
             Ok(ids) => println!("{file}: ok: {}", ids.join(", ")),
             Err(err) => {
-                println!("{err}");
+                println!("{}", exec_core::report(&err));
                 failed = true;
             }
         }

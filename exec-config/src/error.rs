@@ -83,7 +83,7 @@ impl fmt::Display for Location {
 /// use exec_config::{ConfigError, Loader};
 ///
 /// let yaml = "namespace: app\nentries:\n  - name: shell\n    kind: exec.native\n    defualt_env: {}\n";
-/// let err = Loader::new().load_str(yaml, "executors.yaml", None).unwrap_err();
+/// let err = Loader::new().load_str(yaml, std::path::Path::new("executors.yaml"), None).unwrap_err();
 /// # #[cfg(feature = "native")]
 /// assert_eq!(
 ///     err.to_string(),
@@ -102,7 +102,7 @@ impl fmt::Display for Location {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -190,8 +190,10 @@ pub enum ConfigError {
         location: Location,
     },
 
-    /// The entry's kind refused to build an executor from it.
-    #[error("{location}: {source}")]
+    /// The entry's kind refused to build an executor from it; its error is
+    /// the [`source`](std::error::Error::source) (print the whole chain with
+    /// [`exec_core::report`]).
+    #[error("{location}")]
     Build {
         /// Where.
         location: Location,
@@ -227,7 +229,7 @@ impl ConfigError {
     ///
     /// let missing = Registry::from_file("no/such/file.yaml", None).unwrap_err();
     /// assert_eq!(missing.kind(), ErrorKind::NotFound);
-    /// let bad = Registry::from_yaml("entries: 5", "bad.yaml", Some("app")).unwrap_err();
+    /// let bad = Registry::from_yaml("entries: 5", std::path::Path::new("bad.yaml"), Some("app")).unwrap_err();
     /// assert_eq!(bad.kind(), ErrorKind::Invalid);
     /// ```
     pub fn kind(&self) -> ErrorKind {
@@ -249,7 +251,7 @@ impl ConfigError {
     /// use exec_config::Registry;
     ///
     /// let yaml = "- name: shell\n  kind: exec.native\n  default_env: { PATH: [a] }\n";
-    /// let err = Registry::from_yaml(yaml, "env.yaml", Some("app")).unwrap_err();
+    /// let err = Registry::from_yaml(yaml, std::path::Path::new("env.yaml"), Some("app")).unwrap_err();
     /// # #[cfg(feature = "native")]
     /// assert_eq!(err.field(), Some("default_env.PATH"));
     /// ```

@@ -29,7 +29,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// use exec_config::{ExecutorKind, Loader};
-/// use exec_core::{Error, ErrorKind, ExecOptions, Executor, ExecutorSettings, Process};
+/// use exec_core::{CommandSpec, Error, ErrorKind, ExecOptions, Executor, ExecutorSettings, Process};
 /// use std::sync::Arc;
 ///
 /// /// Entries of kind `acme.remote` need a `host`, and may give a `port`.
@@ -60,29 +60,29 @@ use std::sync::Arc;
 ///     fn id(&self) -> &str {
 ///         self.settings.id()
 ///     }
-///     fn create_process(&self, line: &str, options: ExecOptions) -> exec_core::Result<Box<dyn Process>> {
+///     fn create_process(&self, command: CommandSpec, options: ExecOptions) -> exec_core::Result<Box<dyn Process>> {
 ///         // Split, whitelist, environment, policy: the settings check it all.
-///         let command = self.settings.prepare(line, options)?;
+///         let command = self.settings.prepare(command, options)?;
 ///         // A real backend would now make a process for `command` on the host.
-///         Err(Error::Other {
-///             kind: ErrorKind::Unavailable,
-///             message: format!("{}:{} is not reachable from this example ({})", self.host, self.port, command.program()),
-///             source: None,
-///         })
+///         Err(Error::backend(
+///             "acme",
+///             ErrorKind::Unavailable,
+///             format!("{}:{} is not reachable from this example ({})", self.host, self.port, command.program()),
+///         ))
 ///     }
 /// }
 ///
 /// let mut loader = Loader::empty();
 /// loader.register_kind("acme.remote", RemoteKind);
 /// let yaml = "namespace: app\nentries:\n  - { name: far, kind: acme.remote, host: example.org, command_whitelist: [uptime] }\n";
-/// loader.load_str(yaml, "inline.yaml", None)?;
+/// loader.load_str(yaml, std::path::Path::new("inline.yaml"), None)?;
 /// let far = loader.registry().get("app:far")?;
-/// assert_eq!(far.create_process("uptime", ExecOptions::new()).unwrap_err().kind(), ErrorKind::Unavailable);
-/// assert_eq!(far.create_process("reboot", ExecOptions::new()).unwrap_err().kind(), ErrorKind::PermissionDenied);
+/// assert_eq!(far.create_process("uptime".into(), ExecOptions::new()).unwrap_err().kind(), ErrorKind::Unavailable);
+/// assert_eq!(far.create_process("reboot".into(), ExecOptions::new()).unwrap_err().kind(), ErrorKind::PermissionDenied);
 ///
 /// // The kind's fields are checked like the common ones.
 /// let err = loader
-///     .load_str("- { name: near, kind: acme.remote, hots: example.org }", "typo.yaml", Some("app"))
+///     .load_str("- { name: near, kind: acme.remote, hots: example.org }", std::path::Path::new("typo.yaml"), Some("app"))
 ///     .unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),

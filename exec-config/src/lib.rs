@@ -47,17 +47,17 @@
 //!     default_env: { PATH: /usr/bin:/bin, LANG: C.UTF-8 }
 //!     command_whitelist: ["git status", "ls -la"]
 //! "#;
-//! let registry = Registry::from_yaml(yaml, "executors.yaml", None)?;
+//! let registry = Registry::from_yaml(yaml, std::path::Path::new("executors.yaml"), None)?;
 //! let shell = registry.get("app:shell")?; // an Arc<dyn Executor>
 //! assert_eq!(shell.id(), "app:shell");
 //!
 //! // Created, not started: `start()` (or `output().await`) runs it.
-//! let process = shell.create_process("git  'status'", ExecOptions::new())?;
+//! let process = shell.create_process("git  'status'".into(), ExecOptions::new())?;
 //! # drop(process);
-//! let denied = shell.create_process("git push", ExecOptions::new()).unwrap_err();
+//! let denied = shell.create_process("git push".into(), ExecOptions::new()).unwrap_err();
 //! assert_eq!(denied.kind(), ErrorKind::PermissionDenied);
 //!
-//! let err = Registry::from_yaml("- { name: x, kind: exec.nativ }", "bad.yaml", Some("app")).unwrap_err();
+//! let err = Registry::from_yaml("- { name: x, kind: exec.nativ }", std::path::Path::new("bad.yaml"), Some("app")).unwrap_err();
 //! assert_eq!(
 //!     err.to_string(),
 //!     "bad.yaml:1:20: entry app:x: unknown kind \"exec.nativ\"; did you mean \"exec.native\"?; known kinds: exec.native"

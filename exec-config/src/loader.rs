@@ -66,14 +66,14 @@ struct Origin {
 /// let mut loader = Loader::new();
 /// let ids = loader.load_str(
 ///     "- name: shell\n  kind: exec.native\n  default_env: { PATH: /usr/bin:/bin }\n",
-///     "tools.yaml",
+///     std::path::Path::new("tools.yaml"),
 ///     Some("app"), // a bare list of entries takes its namespace from the caller
 /// )?;
 /// assert_eq!(ids, ["app:shell"]);
 ///
 /// // The same id again, from another file: refused, naming both places.
 /// let err = loader
-///     .load_str("namespace: app\nentries:\n  - { name: shell, kind: exec.native }\n", "more.yaml", None)
+///     .load_str("namespace: app\nentries:\n  - { name: shell, kind: exec.native }\n", std::path::Path::new("more.yaml"), None)
 ///     .unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
@@ -183,7 +183,7 @@ impl Loader {
     /// let mut loader = Loader::new().with_policy(Arc::new(OnlyTheShell));
     /// loader.load_str(
     ///     "- { name: shell, kind: exec.native }\n- { name: admin, kind: exec.native }\n",
-    ///     "inline.yaml",
+    ///     std::path::Path::new("inline.yaml"),
     ///     Some("app"),
     /// )?;
     /// let registry = loader.into_registry();
@@ -235,7 +235,7 @@ impl Loader {
             path: path.to_owned(),
             source,
         })?;
-        self.load_str(&text, &path.display().to_string(), default_namespace)
+        self.load_str(&text, path, default_namespace)
     }
 
     /// Loads config text, like [`load_file`](Loader::load_file); `source_name`
@@ -247,9 +247,11 @@ impl Loader {
     pub fn load_str(
         &mut self,
         text: &str,
-        source_name: &str,
+        source: &Path,
         default_namespace: Option<&str>,
     ) -> Result<Vec<String>, ConfigError> {
+        let source_name = source.display().to_string();
+        let source_name = source_name.as_str();
         let file = FileLoad {
             loader: self,
             file: source_name,
@@ -585,14 +587,14 @@ struct CheckedEntry {
 impl CheckedEntry {
     fn settings(&self, namespace: &str, policy: Option<Arc<dyn Policy>>) -> ExecutorSettings {
         let mut settings = ExecutorSettings::new(format!("{namespace}:{}", self.name))
-            .default_env(self.default_env.clone())
-            .whitelist(self.whitelist.clone())
-            .output_encoding(self.output_encoding);
+            .with_default_env(self.default_env.clone())
+            .with_whitelist(self.whitelist.clone())
+            .with_output_encoding(self.output_encoding);
         if let Some(dir) = &self.default_work_dir {
-            settings = settings.default_work_dir(dir);
+            settings = settings.with_default_work_dir(dir);
         }
         if let Some(policy) = policy {
-            settings = settings.policy(policy);
+            settings = settings.with_policy(policy);
         }
         settings
     }

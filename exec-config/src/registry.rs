@@ -18,7 +18,7 @@ use std::sync::Arc;
 ///
 /// let registry = Registry::from_yaml(
 ///     "namespace: app\nentries:\n  - { name: shell, kind: exec.native }\n",
-///     "inline.yaml",
+///     std::path::Path::new("inline.yaml"),
 ///     None,
 /// )?;
 /// assert_eq!(registry.ids().collect::<Vec<_>>(), ["app:shell"]);
@@ -62,7 +62,7 @@ impl Registry {
         Ok(loader.into_registry())
     }
 
-    /// Loads config text (`source_name` stands for the file in errors) with the
+    /// Loads config text (`source` names the file it stands for, in errors) with the
     /// kinds of the enabled features; a shorthand for [`Loader::new`] and
     /// [`Loader::load_str`].
     ///
@@ -71,11 +71,11 @@ impl Registry {
     /// The text's [`ConfigError`].
     pub fn from_yaml(
         text: &str,
-        source_name: &str,
+        source: &Path,
         default_namespace: Option<&str>,
     ) -> Result<Self, ConfigError> {
         let mut loader = Loader::new();
-        loader.load_str(text, source_name, default_namespace)?;
+        loader.load_str(text, source, default_namespace)?;
         Ok(loader.into_registry())
     }
 
@@ -83,6 +83,18 @@ impl Registry {
     /// the executors' own settings, and so their commands, are not changed).
     pub fn set_policy(&mut self, policy: Arc<dyn Policy>) {
         self.policy = Some(policy);
+    }
+
+    /// The registry with this policy (see [`set_policy`](Registry::set_policy)).
+    #[must_use]
+    pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.set_policy(policy);
+        self
+    }
+
+    /// The policy asked by [`Registry::get`], if one is set.
+    pub fn policy(&self) -> Option<&Arc<dyn Policy>> {
+        self.policy.as_ref()
     }
 
     /// Adds an executor built in code under `id` (usually its own
@@ -134,7 +146,7 @@ impl Registry {
     ///
     /// ```
     /// # #[cfg(feature = "native")] {
-    /// let registry = exec_config::Registry::from_yaml("- { name: shell, kind: exec.native }", "inline.yaml", Some("app"))?;
+    /// let registry = exec_config::Registry::from_yaml("- { name: shell, kind: exec.native }", std::path::Path::new("inline.yaml"), Some("app"))?;
     /// let shell = registry.get("app:shell")?;
     /// assert_eq!(shell.id(), "app:shell");
     /// # }
@@ -153,8 +165,14 @@ impl Registry {
             });
         };
         if let Some(policy) = &self.policy {
-            exec_core::policy::check_acquire(policy.as_ref(), id)?;
+            if let Err(error) = exec_core::policy::check_acquire(policy.as_ref(), id) {
+                if let exec_core::Error::PolicyDenied { reason, .. } = &error {
+                    exec_core::audit::acquire_denied(id, reason);
+                }
+                return Err(error);
+            }
         }
+        exec_core::audit::acquired(id);
         Ok(executor.clone())
     }
 

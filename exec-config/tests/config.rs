@@ -8,6 +8,7 @@
 use exec_config::{ConfigError, Loader, Registry};
 use exec_core::policy::{CommandRequest, Policy, PolicyDenial};
 use exec_core::{Error, ErrorKind, ExecOptions, ExecutorSettings};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 #[test]
@@ -23,18 +24,20 @@ fn a_full_file_loads_and_its_native_executors_check_their_whitelist() {
     let shell = registry.get("app:shell").unwrap();
     assert_eq!(shell.id(), "app:shell");
     // No whitelist: anything that splits is allowed.
-    shell.create_process("echo hi", ExecOptions::new()).unwrap();
+    shell
+        .create_process("echo hi".into(), ExecOptions::new())
+        .unwrap();
 
     let restricted = registry.get("app:restricted").unwrap();
     assert_eq!(restricted.id(), "app:restricted");
     restricted
-        .create_process("echo hello", ExecOptions::new())
+        .create_process("echo hello".into(), ExecOptions::new())
         .unwrap();
     restricted
-        .create_process(r#"printf "%s\n" "a b""#, ExecOptions::new())
+        .create_process(r#"printf "%s\n" "a b""#.into(), ExecOptions::new())
         .unwrap();
     let err = restricted
-        .create_process("echo hi", ExecOptions::new())
+        .create_process("echo hi".into(), ExecOptions::new())
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert!(err.to_string().contains("app:restricted"), "{err}");
@@ -227,9 +230,13 @@ fn errors_are_structured() {
 fn a_missing_file_is_not_found_and_named() {
     let err = Registry::from_file("tests/no-such-file.yaml", None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        err.to_string(),
+        "cannot read config file tests/no-such-file.yaml"
+    );
     assert!(
-        err.to_string()
-            .starts_with("cannot read config file tests/no-such-file.yaml: "),
+        exec_core::report(&err)
+            .starts_with("cannot read config file tests/no-such-file.yaml: No such file"),
         "{err}"
     );
 }
@@ -240,12 +247,12 @@ fn an_id_loaded_twice_across_files_names_both_and_keeps_the_first() {
     loader
         .load_str(
             "- {name: a, kind: exec.native}\n- {name: b, kind: exec.native}\n",
-            "one.yaml",
+            Path::new("one.yaml"),
             Some("app"),
         )
         .unwrap();
     let err = loader
-        .load_str("namespace: app\nentries:\n  - {name: c, kind: exec.native}\n  - {name: b, kind: exec.native}\n", "two.yaml", None)
+        .load_str("namespace: app\nentries:\n  - {name: c, kind: exec.native}\n  - {name: b, kind: exec.native}\n", Path::new("two.yaml"), None)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -293,7 +300,7 @@ fn the_policy_is_asked_on_acquire_and_on_every_command() {
     );
     let shell = registry.get("app:shell").unwrap();
     shell
-        .create_process("echo 'a b'", ExecOptions::new())
+        .create_process("echo 'a b'".into(), ExecOptions::new())
         .unwrap();
     assert_eq!(
         *gatekeeper.commands.lock().unwrap(),
@@ -355,7 +362,7 @@ proptest::proptest! {
     #[test]
     fn arbitrary_text_never_panics(text in "[-a-z0-9_:{}\\[\\], '\"\n\t#.|>&*!~<=@%]{0,120}") {
         let mut loader = Loader::new();
-        let _ = loader.load_str(&text, "fuzz.yaml", Some("ns"));
+        let _ = loader.load_str(&text, Path::new("fuzz.yaml"), Some("ns"));
     }
 
     /// Entry-shaped text with random fields and values never panics either.
@@ -383,7 +390,7 @@ proptest::proptest! {
             }
         }
         let mut loader = Loader::new();
-        match loader.load_str(&text, "fuzz.yaml", Some("ns")) {
+        match loader.load_str(&text, Path::new("fuzz.yaml"), Some("ns")) {
             // All or nothing.
             Ok(ids) => proptest::prop_assert_eq!(ids.len(), loader.registry().len()),
             Err(err) => {

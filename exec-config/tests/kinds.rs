@@ -8,8 +8,10 @@
 use exec_config::{ConfigError, ExecutorKind, Loader};
 use exec_core::policy::{Policy, PolicyDenial};
 use exec_core::{
-    Error, ErrorKind, ExecOptions, Executor, ExecutorSettings, PreparedCommand, Process,
+    CommandSpec, Error, ErrorKind, ExecOptions, Executor, ExecutorSettings, PreparedCommand,
+    Process,
 };
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// A list shared between a test and the kind or executors it made.
@@ -31,10 +33,10 @@ impl Executor for DryRun {
 
     fn create_process(
         &self,
-        command_line: &str,
+        command: CommandSpec,
         options: ExecOptions,
     ) -> exec_core::Result<Box<dyn Process>> {
-        let command = self.settings.prepare(command_line, options)?;
+        let command = self.settings.prepare(command, options)?;
         self.prepared.lock().unwrap().push(command);
         Err(Error::Other {
             kind: ErrorKind::Unavailable,
@@ -115,18 +117,18 @@ fn a_kind_of_ones_own_plugs_in_and_gets_its_fields() {
     );
     // `kind:` after the kind's own fields, and after common ones.
     let yaml = "namespace: t\nentries:\n  - name: hi\n    repeat: 2\n    default_env: { PATH: /usr/bin:/bin }\n    command_whitelist: [echo hi]\n    kind: test.dry\n    label: ho\n  - { name: plain, kind: test.plain }\n";
-    let ids = loader.load_str(yaml, "dry.yaml", None).unwrap();
+    let ids = loader.load_str(yaml, Path::new("dry.yaml"), None).unwrap();
     assert_eq!(ids, ["t:hi", "t:plain"]);
 
     let hi = loader.registry().get("t:hi").unwrap();
     assert_eq!(hi.id(), "t:hi");
     let err = hi
-        .create_process("echo 'hi'", ExecOptions::new())
+        .create_process("echo 'hi'".into(), ExecOptions::new())
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert_eq!(err.to_string(), "hoho runs nothing");
     let err = hi
-        .create_process("echo bye", ExecOptions::new())
+        .create_process("echo bye".into(), ExecOptions::new())
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
 
@@ -156,19 +158,16 @@ entries:
     kind: test.dry
     label: y
 "#;
-    loader.load_str(yaml, "app.yaml", None).unwrap();
+    loader.load_str(yaml, Path::new("app.yaml"), None).unwrap();
     let built = built.lock().unwrap();
     let [shell, bare] = &built[..] else {
         panic!("{built:?}")
     };
 
     assert_eq!(shell.id(), "app:shell");
-    assert_eq!(
-        shell.get_default_work_dir(),
-        Some(std::path::Path::new("/srv"))
-    );
+    assert_eq!(shell.default_work_dir(), Some(std::path::Path::new("/srv")));
     let env: Vec<(&str, &str)> = shell
-        .get_default_env()
+        .default_env()
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
@@ -183,27 +182,23 @@ entries:
             ("RATIO", "0.5"),
         ]
     );
-    let whitelist = shell.get_whitelist();
+    let whitelist = shell.whitelist();
     assert_eq!(whitelist.len(), 3);
-    assert!(whitelist.allows_command_line("git  'status'").unwrap());
-    assert!(
-        whitelist
-            .allows_command_line("printf '%s\n' \"a b\"")
-            .unwrap()
-    );
-    assert!(!whitelist.allows_command_line("git push").unwrap());
+    assert!(whitelist.allows_command("git  'status'").unwrap());
+    assert!(whitelist.allows_command("printf '%s\n' \"a b\"").unwrap());
+    assert!(!whitelist.allows_command("git push").unwrap());
     assert_eq!(
-        shell.get_output_encoding().map(|e| e.name()),
+        shell.output_encoding().map(|e| e.name()),
         Some("EUC-KR"),
         "cp949 is decoded as windows-949 (EUC-KR in the Encoding Standard)"
     );
-    assert!(shell.get_policy().is_none());
+    assert!(shell.policy().is_none());
 
     assert_eq!(bare.id(), "app:bare");
-    assert_eq!(bare.get_default_work_dir(), None);
-    assert!(bare.get_default_env().is_empty());
-    assert!(bare.get_whitelist().is_empty());
-    assert!(bare.get_output_encoding().is_none());
+    assert_eq!(bare.default_work_dir(), None);
+    assert!(bare.default_env().is_empty());
+    assert!(bare.whitelist().is_empty());
+    assert!(bare.output_encoding().is_none());
 }
 
 #[derive(Debug)]
@@ -227,13 +222,15 @@ fn the_loaders_policy_reaches_the_settings_and_the_registry() {
     loader
         .load_str(
             "- { name: a, kind: test.dry, label: x }",
-            "p.yaml",
+            Path::new("p.yaml"),
             Some("ns"),
         )
         .unwrap();
     let settings = built.lock().unwrap()[0].clone();
-    assert!(settings.get_policy().is_some());
-    let err = settings.prepare("true", ExecOptions::new()).unwrap_err();
+    assert!(settings.policy().is_some());
+    let err = settings
+        .prepare("true".into(), ExecOptions::new())
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
 
     let registry = loader.into_registry();
@@ -299,8 +296,10 @@ fn a_kinds_own_fields_are_checked_with_positions() {
     ];
     for (yaml, expected) in cases {
         let (mut loader, built, _) = dry_loader();
-        let err = loader.load_str(yaml, "k.yaml", None).unwrap_err();
-        assert_eq!(err.to_string(), expected, "{yaml}");
+        let err = loader
+            .load_str(yaml, Path::new("k.yaml"), None)
+            .unwrap_err();
+        assert_eq!(exec_core::report(&err), expected, "{yaml}");
         assert!(loader.registry().is_empty(), "{yaml}");
         assert!(err.location().is_some());
         if !matches!(err, ConfigError::Build { .. }) {
@@ -316,18 +315,19 @@ fn a_kinds_refusal_keeps_its_error_kind_and_source() {
     let err = loader
         .load_str(
             "- { name: a, kind: test.dry, label: '' }",
-            "r.yaml",
+            Path::new("r.yaml"),
             Some("ns"),
         )
         .unwrap_err();
+    assert_eq!(err.to_string(), "r.yaml:1:3: entry ns:a");
     assert_eq!(
-        err.to_string(),
+        exec_core::report(&err),
         "r.yaml:1:3: entry ns:a: invalid label: it is empty"
     );
     assert_eq!(err.kind(), ErrorKind::Invalid);
     let core: Error = err.into();
     assert_eq!(
-        core.to_string(),
+        exec_core::report(&core),
         "r.yaml:1:3: entry ns:a: invalid label: it is empty"
     );
     let source = std::error::Error::source(&core).unwrap();
@@ -338,7 +338,11 @@ fn a_kinds_refusal_keeps_its_error_kind_and_source() {
 fn an_empty_loader_knows_no_kind() {
     let mut loader = Loader::empty();
     let err = loader
-        .load_str("- { name: a, kind: exec.native }", "e.yaml", Some("ns"))
+        .load_str(
+            "- { name: a, kind: exec.native }",
+            Path::new("e.yaml"),
+            Some("ns"),
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),

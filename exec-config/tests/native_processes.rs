@@ -9,7 +9,7 @@ use exec_core::{ErrorKind, ExecOptions, Executor};
 
 async fn output_of(executor: &dyn Executor, line: &str) -> String {
     let output = executor
-        .create_process(line, ExecOptions::new())
+        .create_process(line.into(), ExecOptions::new())
         .unwrap()
         .output()
         .await
@@ -35,7 +35,7 @@ async fn loaded_executors_run_with_the_files_settings() {
         "a b\n"
     );
     let err = restricted
-        .create_process("echo bye", ExecOptions::new())
+        .create_process("echo bye".into(), ExecOptions::new())
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
 

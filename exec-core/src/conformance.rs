@@ -2,9 +2,11 @@
 //!
 //! Each case is a public async function that takes a [`Backend`] — something
 //! that builds an executor of that backend from [`ExecutorSettings`] — and
-//! panics with a message saying what broke. [`conformance_tests!`](crate::conformance_tests!) turns the
-//! whole suite into one `#[tokio::test]` per case in the backend's own test
-//! crate, so each case passes or fails on its own:
+//! panics with a message saying what broke. [`conformance_tests!`](crate::conformance_tests!)
+//! turns the whole suite into one `#[test]` per case in the backend's own test
+//! crate, so each case passes or fails on its own. The macro brings its own
+//! tokio runtime: the calling crate needs nothing but `exec-core` with this
+//! feature.
 //!
 //! ```text
 //! fn backend() -> Option<impl exec_core::conformance::Backend> {
@@ -13,24 +15,38 @@
 //! exec_core::conformance_tests!(backend());
 //! ```
 //!
-//! The expression given to the macro is evaluated in every test; `None` skips
-//! the case (a backend whose daemon is absent prints why and returns `None`
-//! unless it was told the daemon is required).
+//! The expression given to the macro is evaluated in every test, inside the
+//! runtime; `None` skips the case. A backend that needs a daemon gets it with
+//! [`daemon_or_skip`]: skipped with a printed reason under plain `cargo test`,
+//! a failure when [`REQUIRE_DAEMONS`] is set (as `cargo xtask test-all` sets it).
+//!
+//! What a backend can do beyond the common contract it declares in
+//! [`Executor::capabilities`]; the suite checks each claim both ways (a pid is
+//! reported if and only if `host_pid` is declared; without `signals`,
+//! `signal()` must refuse; with `oom_killed`, an out-of-memory kill must be
+//! reported, using [`Backend::memory_limited`]).
 //!
 //! The commands used are `echo`, `sh`, `cat`, `wc`, `head`, `sleep`, `env`,
-//! `pwd` and `printf`, found on the `PATH` `/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`:
-//! a busybox image is enough.
+//! `pwd`, `true` and `printf`, found on the `PATH`
+//! `/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`: a busybox image is enough.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{ErrorKind, ExecOptions, Executor, ExecutorSettings, Output, Result, Whitelist};
+use crate::{
+    CommandSpec, ErrorKind, ExecOptions, Executor, ExecutorSettings, Output, OutputReader,
+    ProcessState, Result, Whitelist,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// The `PATH` every case sets in `default_env`.
 pub const PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+/// The environment variable that makes a missing daemon fail a test instead
+/// of skipping it (any value but empty or `0`).
+pub const REQUIRE_DAEMONS: &str = "EXEC_REQUIRE_DAEMONS";
 
 /// How long any one step may take before the case fails instead of hanging.
 const STEP: Duration = Duration::from_secs(60);
@@ -44,6 +60,18 @@ pub trait Backend: Send + Sync {
     ///
     /// Whatever building the executor can fail with.
     fn executor(&self, settings: ExecutorSettings) -> Result<Arc<dyn Executor>>;
+
+    /// An executor whose commands may use at most `bytes` of memory, for
+    /// backends that declare [`oom_killed`](crate::Capabilities::oom_killed);
+    /// `None` (the default) where the backend cannot limit memory.
+    fn memory_limited(
+        &self,
+        settings: ExecutorSettings,
+        bytes: u64,
+    ) -> Option<Result<Arc<dyn Executor>>> {
+        let _ = (settings, bytes);
+        None
+    }
 }
 
 impl<F> Backend for F
@@ -55,9 +83,62 @@ where
     }
 }
 
-/// Generates one `#[tokio::test]` per conformance case. The argument is an
-/// expression of type `Option<impl Backend>`; `None` skips the case.
-/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features.
+/// The daemon (or other outside service) a backend's tests need: `probe`'s
+/// value when it is there. When it is not, the tests are skipped with the
+/// reason printed — unless [`REQUIRE_DAEMONS`] is set, and then this panics
+/// with the reason, so a missing daemon fails loudly.
+///
+/// ```
+/// use exec_core::conformance::daemon_or_skip;
+///
+/// let probe: Result<&str, String> = Err("no socket at /run/docker.sock".into());
+/// # unsafe { std::env::remove_var("EXEC_REQUIRE_DAEMONS") };
+/// assert_eq!(daemon_or_skip("dockerd", probe), None);
+/// assert_eq!(daemon_or_skip("dockerd", Ok::<_, String>("client")), Some("client"));
+/// ```
+///
+/// # Panics
+///
+/// When the daemon is missing and [`REQUIRE_DAEMONS`] is set.
+pub fn daemon_or_skip<T, E: std::fmt::Display>(
+    daemon: &str,
+    probe: std::result::Result<T, E>,
+) -> Option<T> {
+    match probe {
+        Ok(value) => Some(value),
+        Err(reason) => {
+            let required = std::env::var(REQUIRE_DAEMONS).is_ok_and(|v| !v.is_empty() && v != "0");
+            assert!(
+                !required,
+                "{daemon} is required ({REQUIRE_DAEMONS} is set) but not available: {reason}"
+            );
+            eprintln!(
+                "skipped: {daemon} is not available: {reason} (set {REQUIRE_DAEMONS}=1 to fail instead)"
+            );
+            None
+        }
+    }
+}
+
+/// Runs one case on a runtime of the suite's own (two worker threads), so
+/// the calling test needs no tokio set-up. Used by
+/// [`conformance_tests!`](crate::conformance_tests!).
+///
+/// # Panics
+///
+/// When the runtime cannot be built, or the case fails.
+pub fn block_on<F: std::future::Future>(case: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("building the conformance suite's tokio runtime")
+        .block_on(case)
+}
+
+/// Generates one `#[test]` per conformance case. The argument is an
+/// expression of type `Option<impl Backend>`, evaluated inside the suite's
+/// runtime; `None` skips the case. The calling crate needs no tokio set-up.
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:expr) => {
@@ -71,13 +152,18 @@ macro_rules! conformance_tests {
             large_output_arrives_complete
             streams_can_be_taken_before_start
             output_is_kept_when_wait_runs_before_reading
-            signal_15_gives_143
+            signals_work_as_declared
             close_force_returns_promptly_and_reaps
             timeout_ends_the_command
             start_twice_and_wait_before_start_are_invalid
             close_before_start_is_fine
             whitelist_denial_happens_before_anything_runs
             bad_command_lines_are_invalid
+            words_and_lines_are_the_same_command
+            messages_quote_long_commands_briefly
+            state_follows_the_life_cycle
+            host_pid_is_reported_as_declared
+            oom_kill_is_reported_as_declared
             output_is_decoded
             many_processes_at_once
             output_collects_everything_and_closes_stdin
@@ -85,18 +171,20 @@ macro_rules! conformance_tests {
     };
     (@cases ($backend:expr) $($case:ident)*) => {
         $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                if let Some(backend) = $backend {
-                    $crate::conformance::$case(&backend).await;
-                }
+            #[test]
+            fn $case() {
+                $crate::conformance::block_on(async {
+                    if let ::std::option::Option::Some(backend) = $backend {
+                        $crate::conformance::$case(&backend).await;
+                    }
+                });
             }
         )*
     };
 }
 
 fn settings(case: &str) -> ExecutorSettings {
-    ExecutorSettings::new(format!("conformance:{case}")).default_env_var("PATH", PATH)
+    ExecutorSettings::new(format!("conformance:{case}")).with_default_env_var("PATH", PATH)
 }
 
 fn executor(backend: &dyn Backend, settings: ExecutorSettings) -> Arc<dyn Executor> {
@@ -113,25 +201,38 @@ async fn step<T>(what: &str, future: impl std::future::Future<Output = T>) -> T 
     }
 }
 
-async fn read_all(stream: Option<crate::ProcessOutput>) -> Vec<u8> {
+async fn read_all(stream: Option<OutputReader>) -> Vec<u8> {
     let mut stream = stream.expect("the output stream was already taken");
-    let mut bytes = Vec::new();
-    stream
-        .read_to_end(&mut bytes)
-        .await
-        .expect("reading output");
-    bytes
+    stream.read_to_vec().await.expect("reading output")
 }
 
-async fn run(executor: &dyn Executor, command: &str, options: ExecOptions) -> Output {
+async fn run(
+    executor: &dyn Executor,
+    command: impl Into<CommandSpec>,
+    options: ExecOptions,
+) -> Output {
+    let command = command.into();
     let process = executor
-        .create_process(command, options)
+        .create_process(command.clone(), options)
         .unwrap_or_else(|e| panic!("creating {command:?}: {e}"));
     let output = step(&format!("running {command:?}"), process.output())
         .await
         .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
     step("closing", process.close(false)).await.expect("close");
     output
+}
+
+/// Waits until the backend reports `state` by itself (nobody calls `wait`).
+async fn until_state(process: &dyn crate::Process, state: ProcessState) {
+    let started = Instant::now();
+    while process.state() != state {
+        assert!(
+            started.elapsed() < STEP,
+            "the process stayed {} instead of becoming {state}",
+            process.state()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// `echo hello 'two words'` prints `hello two words` and exits 0.
@@ -166,8 +267,8 @@ pub async fn exit_codes_are_reported(backend: &dyn Backend) {
             ExecOptions::new(),
         )
         .await;
-        assert_eq!(out.status.code(), code, "{}", out.status);
-        assert_eq!(out.status.exit_code(), Some(code));
+        assert_eq!(out.status.code(), Some(code), "{}", out.status);
+        assert_eq!(out.status.shell_code(), code);
         assert_eq!(out.status.signal(), None);
         assert_eq!(out.status.success(), code == 0);
     }
@@ -194,12 +295,12 @@ pub async fn environment_is_clean_and_merged(backend: &dyn Backend) {
     let exec = executor(
         backend,
         settings("env")
-            .default_env_var("EXEC_A", "from-default")
-            .default_env_var("EXEC_B", "from-default"),
+            .with_default_env_var("EXEC_A", "from-default")
+            .with_default_env_var("EXEC_B", "from-default"),
     );
     let options = ExecOptions::new()
-        .env("EXEC_B", "from-call")
-        .env("EXEC_C", "from call");
+        .with_env("EXEC_B", "from-call")
+        .with_env("EXEC_C", "from call");
     let out = run(exec.as_ref(), "env", options).await;
     let child: BTreeMap<String, String> = out
         .stdout_lossy()
@@ -226,10 +327,15 @@ pub async fn environment_is_clean_and_merged(backend: &dyn Backend) {
 
 /// `default_work_dir` is used, and a call's `work_dir` overrides it.
 pub async fn work_dir_is_used(backend: &dyn Backend) {
-    let exec = executor(backend, settings("work-dir").default_work_dir("/"));
+    let exec = executor(backend, settings("work-dir").with_default_work_dir("/"));
     let out = run(exec.as_ref(), "pwd", ExecOptions::new()).await;
     assert_eq!(out.stdout_lossy(), "/\n");
-    let out = run(exec.as_ref(), "pwd", ExecOptions::new().work_dir("/tmp")).await;
+    let out = run(
+        exec.as_ref(),
+        "pwd",
+        ExecOptions::new().with_work_dir("/tmp"),
+    )
+    .await;
     assert_eq!(out.stdout_lossy(), "/tmp\n");
 }
 
@@ -238,7 +344,9 @@ pub async fn work_dir_is_used(backend: &dyn Backend) {
 pub async fn stdin_written_then_closed_reaches_eof(backend: &dyn Backend) {
     let exec = executor(backend, settings("stdin"));
 
-    let process = exec.create_process("cat", ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process("cat".into(), ExecOptions::new())
+        .unwrap();
     let stdout = process.take_stdout();
     process.start().await.expect("start cat");
     process.write_stdin(b"hello\n").await.expect("write");
@@ -266,7 +374,9 @@ pub async fn stdin_written_then_closed_reaches_eof(backend: &dyn Backend) {
         .expect_err("writing after close_stdin");
     assert_eq!(err.kind(), ErrorKind::Invalid);
 
-    let process = exec.create_process("wc -c", ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process("wc -c".into(), ExecOptions::new())
+        .unwrap();
     let mut stdin = process.take_stdin().expect("stdin");
     assert!(process.take_stdin().is_none(), "stdin can be taken once");
     let stdout = process.take_stdout();
@@ -290,7 +400,7 @@ pub async fn large_output_arrives_complete(backend: &dyn Backend) {
     let started = Instant::now();
     let out = run(
         exec.as_ref(),
-        &format!("head -c {SIZE} /dev/zero"),
+        format!("head -c {SIZE} /dev/zero"),
         ExecOptions::new(),
     )
     .await;
@@ -306,7 +416,7 @@ pub async fn streams_can_be_taken_before_start(backend: &dyn Backend) {
     let exec = executor(backend, settings("take-before-start"));
     let process = exec
         .create_process(
-            "sh -c 'read line; echo \"got $line\"; echo done >&2'",
+            "sh -c 'read line; echo \"got $line\"; echo done >&2'".into(),
             ExecOptions::new(),
         )
         .unwrap();
@@ -337,7 +447,7 @@ pub async fn output_is_kept_when_wait_runs_before_reading(backend: &dyn Backend)
     let exec = executor(backend, settings("wait-first"));
     let process = exec
         .create_process(
-            "sh -c 'head -c 300000 /dev/zero; echo end; echo err >&2'",
+            "sh -c 'head -c 300000 /dev/zero; echo end; echo err >&2'".into(),
             ExecOptions::new(),
         )
         .unwrap();
@@ -353,19 +463,35 @@ pub async fn output_is_kept_when_wait_runs_before_reading(backend: &dyn Backend)
     assert_eq!(String::from_utf8_lossy(&stderr), "err\n");
 }
 
-/// `signal(15)` ends a sleeping command, reported as 143.
-pub async fn signal_15_gives_143(backend: &dyn Backend) {
+/// With [`signals`](crate::Capabilities::signals) declared, `signal(15)`
+/// ends a sleeping command, reported as signal 15 (shell code 143); without
+/// it, `signal()` refuses with an error and the command runs on.
+pub async fn signals_work_as_declared(backend: &dyn Backend) {
     let exec = executor(backend, settings("signal"));
-    let process = exec.create_process("sleep 30", ExecOptions::new()).unwrap();
+    let declared = exec.capabilities().signals;
+    let process = exec
+        .create_process("sleep 30".into(), ExecOptions::new())
+        .unwrap();
     let err = process.signal(15).await.expect_err("signal before start");
     assert_eq!(err.kind(), ErrorKind::Invalid);
     process.start().await.expect("start");
+    if !declared {
+        process
+            .signal(15)
+            .await
+            .expect_err("a backend that does not declare signals must refuse signal()");
+        assert_eq!(process.state(), ProcessState::Running);
+        step("close", process.close(true)).await.expect("close");
+        return;
+    }
     process.signal(15).await.expect("signal 15");
     let status = step("wait after SIGTERM", process.wait())
         .await
         .expect("wait");
-    assert_eq!(status.code(), 143, "{status}");
-    assert_eq!(status.signal(), Some(15));
+    assert_eq!(status.signal(), Some(15), "{status}");
+    assert_eq!(status.code(), None, "{status}");
+    assert_eq!(status.shell_code(), 143, "{status}");
+    assert!(!status.oom_killed(), "{status}");
     process
         .signal(15)
         .await
@@ -376,7 +502,9 @@ pub async fn signal_15_gives_143(backend: &dyn Backend) {
 /// `close(true)` kills a running command promptly, reaps it, and may be repeated.
 pub async fn close_force_returns_promptly_and_reaps(backend: &dyn Backend) {
     let exec = executor(backend, settings("close"));
-    let process = exec.create_process("sleep 30", ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process("sleep 30".into(), ExecOptions::new())
+        .unwrap();
     process.start().await.expect("start");
     let started = Instant::now();
     step("close(true)", process.close(true))
@@ -399,8 +527,8 @@ pub async fn close_force_returns_promptly_and_reaps(backend: &dyn Backend) {
 /// A command that outlives its timeout is killed and `wait` reports `Timeout`.
 pub async fn timeout_ends_the_command(backend: &dyn Backend) {
     let exec = executor(backend, settings("timeout"));
-    let options = ExecOptions::new().timeout(Duration::from_millis(500));
-    let process = exec.create_process("sleep 30", options).unwrap();
+    let options = ExecOptions::new().with_timeout(Duration::from_millis(500));
+    let process = exec.create_process("sleep 30".into(), options).unwrap();
     let started = Instant::now();
     process.start().await.expect("start");
     let err = step("wait for the timeout", process.wait())
@@ -423,7 +551,9 @@ pub async fn timeout_ends_the_command(backend: &dyn Backend) {
 /// Starting twice, and waiting or signalling before start, are `Invalid`.
 pub async fn start_twice_and_wait_before_start_are_invalid(backend: &dyn Backend) {
     let exec = executor(backend, settings("misuse"));
-    let process = exec.create_process("true", ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process("true".into(), ExecOptions::new())
+        .unwrap();
     let err = process.wait().await.expect_err("wait before start");
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
     process.start().await.expect("start");
@@ -437,18 +567,26 @@ pub async fn start_twice_and_wait_before_start_are_invalid(backend: &dyn Backend
 pub async fn close_before_start_is_fine(backend: &dyn Backend) {
     let exec = executor(backend, settings("close-before-start"));
     let process = exec
-        .create_process("echo never", ExecOptions::new())
+        .create_process("echo never".into(), ExecOptions::new())
         .unwrap();
+    let stdout = process.take_stdout();
     process.close(false).await.expect("close before start");
+    assert_eq!(process.state(), ProcessState::Closed);
     let err = process.start().await.expect_err("start after close");
     assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    let out = step(
+        "reading a stream of a process closed unstarted",
+        read_all(stdout),
+    )
+    .await;
+    assert!(out.is_empty());
 }
 
 /// A command outside the whitelist is refused by `create_process`, before any
 /// process exists; a different spelling of a listed command is allowed.
 pub async fn whitelist_denial_happens_before_anything_runs(backend: &dyn Backend) {
     let whitelist = Whitelist::parse(["echo allowed", "echo 'two words'"]).unwrap();
-    let exec = executor(backend, settings("whitelist").whitelist(whitelist));
+    let exec = executor(backend, settings("whitelist").with_whitelist(whitelist));
     for denied in [
         "sh -c 'echo ran'",
         "echo allowed extra",
@@ -456,7 +594,7 @@ pub async fn whitelist_denial_happens_before_anything_runs(backend: &dyn Backend
         "echo",
     ] {
         let err = exec
-            .create_process(denied, ExecOptions::new())
+            .create_process(denied.into(), ExecOptions::new())
             .expect_err("a command outside the whitelist");
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
         assert!(err.to_string().contains(&format!("{denied:?}")), "{err}");
@@ -471,7 +609,9 @@ pub async fn whitelist_denial_happens_before_anything_runs(backend: &dyn Backend
 pub async fn bad_command_lines_are_invalid(backend: &dyn Backend) {
     let exec = executor(backend, settings("bad-lines"));
     for bad in ["echo 'unclosed", "echo \"unclosed", "", "   "] {
-        let err = exec.create_process(bad, ExecOptions::new()).expect_err(bad);
+        let err = exec
+            .create_process(bad.into(), ExecOptions::new())
+            .expect_err(bad);
         assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
     }
 }
@@ -479,7 +619,10 @@ pub async fn bad_command_lines_are_invalid(backend: &dyn Backend) {
 /// With `output_encoding: cp949`, EUC-KR output arrives as UTF-8.
 pub async fn output_is_decoded(backend: &dyn Backend) {
     let encoding = crate::decode::encoding_for_label("cp949").unwrap();
-    let exec = executor(backend, settings("decode").output_encoding(Some(encoding)));
+    let exec = executor(
+        backend,
+        settings("decode").with_output_encoding(Some(encoding)),
+    );
     let out = run(
         exec.as_ref(),
         r"printf '\307\321\261\333\n'",
@@ -497,7 +640,7 @@ pub async fn many_processes_at_once(backend: &dyn Backend) {
         async move {
             let out = run(
                 exec.as_ref(),
-                &format!("sh -c 'echo {i}; exit {}'", i % 4),
+                format!("sh -c 'echo {i}; exit {}'", i % 4),
                 ExecOptions::new(),
             )
             .await;
@@ -506,7 +649,7 @@ pub async fn many_processes_at_once(backend: &dyn Backend) {
     });
     for (i, out) in futures_join_all(runs).await {
         assert_eq!(out.stdout_lossy(), format!("{i}\n"));
-        assert_eq!(out.status.code(), i % 4);
+        assert_eq!(out.status.code(), Some(i % 4));
     }
 }
 
@@ -516,18 +659,189 @@ pub async fn output_collects_everything_and_closes_stdin(backend: &dyn Backend) 
     let exec = executor(backend, settings("output"));
     let process = exec
         .create_process(
-            "sh -c 'cat; echo done; echo oops >&2; exit 3'",
+            "sh -c 'cat; echo done; echo oops >&2; exit 3'".into(),
             ExecOptions::new(),
         )
         .unwrap();
     let out = step("output()", process.output()).await.expect("output");
     assert_eq!(out.stdout_lossy(), "done\n");
     assert_eq!(out.stderr_lossy(), "oops\n");
-    assert_eq!(out.status.code(), 3);
+    assert_eq!(out.status.code(), Some(3));
     let err = step("output() again", process.output())
         .await
         .expect_err("a second start");
     assert_eq!(err.kind(), ErrorKind::Invalid);
+}
+
+/// A list of words is the same command as the line that splits into them:
+/// the whitelist compares the same argument vector, and words are passed as
+/// they are (no splitting, no expansion). An empty list and a NUL byte are
+/// `Invalid`.
+pub async fn words_and_lines_are_the_same_command(backend: &dyn Backend) {
+    let whitelist = Whitelist::parse(["echo 'a b'", "printf '%s|' '$HOME' '*' 'x y'"]).unwrap();
+    let exec = executor(backend, settings("words").with_whitelist(whitelist));
+    let out = run(exec.as_ref(), ["echo", "a b"], ExecOptions::new()).await;
+    assert_eq!(out.stdout_lossy(), "a b\n");
+    let out = run(
+        exec.as_ref(),
+        ["printf", "%s|", "$HOME", "*", "x y"],
+        ExecOptions::new(),
+    )
+    .await;
+    assert_eq!(out.stdout_lossy(), "$HOME|*|x y|");
+    for denied in [
+        vec!["echo", "a", "b"],
+        vec!["echo", "'a b'"],
+        vec!["echo a b"],
+    ] {
+        let err = exec
+            .create_process(denied.clone().into(), ExecOptions::new())
+            .expect_err("words outside the whitelist");
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{denied:?}: {err}");
+    }
+    let open = executor(backend, settings("words-open"));
+    for bad in [Vec::<&str>::new(), vec!["echo", "a\0b"], vec!["\0"]] {
+        let err = open
+            .create_process(bad.clone().into(), ExecOptions::new())
+            .expect_err("bad words");
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{bad:?}: {err}");
+    }
+}
+
+/// Errors quote a few hundred bytes of a command at most, however long it is.
+pub async fn messages_quote_long_commands_briefly(backend: &dyn Backend) {
+    let whitelist = Whitelist::parse(["echo short"]).unwrap();
+    let exec = executor(backend, settings("long-messages").with_whitelist(whitelist));
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let err = exec
+        .create_process(format!("echo {huge}").into(), ExecOptions::new())
+        .expect_err("not whitelisted");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert!(
+        err.to_string().len() < 1024,
+        "a {}-byte message",
+        err.to_string().len()
+    );
+    let err = exec
+        .create_process(
+            vec!["echo".to_owned(), huge.clone()].into(),
+            ExecOptions::new(),
+        )
+        .expect_err("not whitelisted");
+    assert!(
+        err.to_string().len() < 1024,
+        "a {}-byte message",
+        err.to_string().len()
+    );
+    let err = exec
+        .create_process(format!("echo '{huge}").into(), ExecOptions::new())
+        .expect_err("unclosed quote");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(
+        err.to_string().len() < 1024,
+        "a {}-byte message",
+        err.to_string().len()
+    );
+}
+
+/// The state goes created → running → exited (seen by the backend without a
+/// `wait`) → closed; a timeout leaves it exited; `close` of a running or an
+/// unstarted process makes it closed.
+pub async fn state_follows_the_life_cycle(backend: &dyn Backend) {
+    let exec = executor(backend, settings("state"));
+    let process = exec
+        .create_process("cat".into(), ExecOptions::new())
+        .unwrap();
+    assert_eq!(process.state(), ProcessState::Created);
+    process.start().await.expect("start");
+    assert_eq!(process.state(), ProcessState::Running);
+    process.close_stdin().await.expect("close stdin");
+    until_state(process.as_ref(), ProcessState::Exited).await;
+    assert!(step("wait", process.wait()).await.unwrap().success());
+    assert_eq!(process.state(), ProcessState::Exited);
+    process.close(false).await.expect("close");
+    assert_eq!(process.state(), ProcessState::Closed);
+    process.close(true).await.expect("close again");
+    assert_eq!(process.state(), ProcessState::Closed);
+
+    let process = exec
+        .create_process("sleep 30".into(), ExecOptions::new())
+        .unwrap();
+    process.start().await.expect("start");
+    step("close(true)", process.close(true))
+        .await
+        .expect("close");
+    assert_eq!(process.state(), ProcessState::Closed);
+
+    let options = ExecOptions::new().with_timeout(Duration::from_millis(300));
+    let process = exec.create_process("sleep 30".into(), options).unwrap();
+    process.start().await.expect("start");
+    until_state(process.as_ref(), ProcessState::Exited).await;
+    assert_eq!(
+        step("wait", process.wait()).await.unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+    process.close(false).await.expect("close");
+
+    let process = exec
+        .create_process("true".into(), ExecOptions::new())
+        .unwrap();
+    process.close(false).await.expect("close unstarted");
+    assert_eq!(process.state(), ProcessState::Closed);
+}
+
+/// With [`host_pid`](crate::Capabilities::host_pid) declared, `id()` is the
+/// command's pid once it started (and `None` before); without it, `id()` is
+/// always `None`.
+pub async fn host_pid_is_reported_as_declared(backend: &dyn Backend) {
+    let exec = executor(backend, settings("pid"));
+    let declared = exec.capabilities().host_pid;
+    let process = exec
+        .create_process("sh -c 'echo $$'".into(), ExecOptions::new())
+        .unwrap();
+    assert_eq!(process.id(), None, "a pid before start");
+    let stdout = process.take_stdout();
+    process.start().await.expect("start");
+    let id = process.id();
+    let printed = String::from_utf8_lossy(&step("stdout", read_all(stdout)).await)
+        .trim()
+        .to_owned();
+    step("wait", process.wait()).await.expect("wait");
+    if declared {
+        let id = id.expect("host_pid is declared but id() is None after start");
+        assert_eq!(
+            printed,
+            id.to_string(),
+            "the reported pid is not the command's"
+        );
+    } else {
+        assert_eq!(id, None, "host_pid is not declared but id() reports {id:?}");
+    }
+    process.close(false).await.expect("close");
+}
+
+/// With [`oom_killed`](crate::Capabilities::oom_killed) declared, a command
+/// that runs out of memory under [`Backend::memory_limited`] ends with shell
+/// code 137 and the OOM flag; every backend reports an ordinary exit without it.
+pub async fn oom_kill_is_reported_as_declared(backend: &dyn Backend) {
+    let exec = executor(backend, settings("oom"));
+    let out = run(exec.as_ref(), "true", ExecOptions::new()).await;
+    assert!(!out.status.oom_killed(), "{}", out.status);
+    if !exec.capabilities().oom_killed {
+        return;
+    }
+    let limited = backend
+        .memory_limited(settings("oom-limited"), 32 * 1024 * 1024)
+        .expect("oom_killed is declared but Backend::memory_limited gives no executor")
+        .expect("building the memory-limited executor");
+    let out = run(
+        limited.as_ref(),
+        "sh -c 'x=0123456789abcdef; while true; do x=\"$x$x\"; done'",
+        ExecOptions::new(),
+    )
+    .await;
+    assert!(out.status.oom_killed(), "{}", out.status);
+    assert_eq!(out.status.shell_code(), 137, "{}", out.status);
 }
 
 /// Runs futures concurrently on the current task (no extra dependency).
@@ -546,93 +860,4 @@ where
     }
     results.sort_by_key(|(index, _)| *index);
     results.into_iter().map(|(_, output)| output).collect()
-}
-
-/// What a process holds that must not leak, for tests that run many commands
-/// and compare before with after (Linux `/proc`).
-pub mod leaks {
-    /// How many file descriptors this process has open.
-    pub fn open_fds() -> usize {
-        std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
-    }
-
-    /// The pids of this process's children that exited and were not reaped.
-    pub fn zombie_children() -> Vec<i32> {
-        let me = std::process::id().to_string();
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        let mut zombies = Vec::new();
-        for entry in entries.flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // Fields after the command name, which may itself hold ") ".
-            let Some((_, rest)) = stat.rsplit_once(')') else {
-                continue;
-            };
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            if fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str()) {
-                zombies.push(pid);
-            }
-        }
-        zombies
-    }
-}
-
-/// Side-by-side measurement for `cargo xtask bench`: each figure alternates a
-/// backend's run with its baseline's (so machine noise hits both alike) and
-/// prints the two medians and their ratio.
-pub mod bench {
-    use std::future::Future;
-    use std::time::{Duration, Instant};
-
-    /// The width of the figure's name column.
-    const NAME_WIDTH: usize = 42;
-
-    /// Prints the header of a table of figures: what `ours` is called.
-    pub fn header(ours: &str) {
-        println!(
-            "{:<NAME_WIDTH$} {:>12} {:>12} {:>7}",
-            "figure", ours, "baseline", "ratio"
-        );
-    }
-
-    /// Runs `ours` and `baseline` `runs` times each, alternating (after one
-    /// untimed round each to warm caches), and prints one line of medians and
-    /// their ratio (ours / baseline).
-    pub async fn figure<A, AF, B, BF>(name: &str, runs: usize, mut ours: A, mut baseline: B)
-    where
-        A: FnMut() -> AF,
-        AF: Future<Output = ()>,
-        B: FnMut() -> BF,
-        BF: Future<Output = ()>,
-    {
-        ours().await;
-        baseline().await;
-        let (mut a, mut b) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
-        for _ in 0..runs {
-            a.push(time(ours()).await);
-            b.push(time(baseline()).await);
-        }
-        let (a, b) = (median(a), median(b));
-        println!(
-            "{name:<NAME_WIDTH$} {a:>12.3?} {b:>12.3?} {:>7.2}",
-            a.as_secs_f64() / b.as_secs_f64()
-        );
-    }
-
-    async fn time<F: Future<Output = ()>>(f: F) -> Duration {
-        let started = Instant::now();
-        f.await;
-        started.elapsed()
-    }
-
-    fn median(mut samples: Vec<Duration>) -> Duration {
-        samples.sort();
-        samples.get(samples.len() / 2).copied().unwrap_or_default()
-    }
 }

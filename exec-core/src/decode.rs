@@ -60,6 +60,19 @@ pub fn encoding_for_label(label: &str) -> Result<&'static Encoding> {
     })
 }
 
+/// Decodes one piece of input, keeping a partial sequence in `decoder` for the
+/// next piece; `last` flushes it (as U+FFFD).
+pub(crate) fn decode_chunk(decoder: &mut Decoder, input: &[u8], last: bool) -> String {
+    // Room for the whole input plus any partial sequence the decoder holds, so
+    // one call always consumes everything.
+    let room = decoder
+        .max_utf8_buffer_length(input.len())
+        .unwrap_or(input.len() * 3 + 16);
+    let mut decoded = String::with_capacity(room);
+    let _ = decoder.decode_to_string(input, &mut decoded, last);
+    decoded
+}
+
 /// Size of the raw read buffer: one pipe's worth.
 const RAW_BUFFER: usize = 64 * 1024;
 
@@ -146,18 +159,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for DecodingReader<R> {
             ready!(Pin::new(&mut this.inner).poll_read(cx, &mut raw))?;
             let input = raw.filled();
             let last = input.is_empty();
-            this.decoded.clear();
+            this.decoded = decode_chunk(&mut this.decoder, input, last);
             this.position = 0;
-            // Enough room for the whole input plus any partial sequence the decoder
-            // holds, so one call always consumes everything.
-            let room = this
-                .decoder
-                .max_utf8_buffer_length(input.len())
-                .unwrap_or(input.len() * 3 + 16);
-            this.decoded.reserve(room);
-            let _ = this
-                .decoder
-                .decode_to_string(input, &mut this.decoded, last);
             this.finished = last;
         }
     }

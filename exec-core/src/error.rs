@@ -143,7 +143,7 @@ pub enum Error {
     },
 
     /// A daemon or service cannot be reached or refused to serve.
-    #[error("{what} is unavailable{}", source_suffix(.source))]
+    #[error("{what} is unavailable")]
     Unavailable {
         /// What is unavailable, naming its address.
         what: String,
@@ -170,8 +170,9 @@ pub enum Error {
         message: String,
     },
 
-    /// An I/O error, with what was being done.
-    #[error("{context}: {source}")]
+    /// An I/O error, with what was being done. The I/O error is the
+    /// [`source`](std::error::Error::source), not part of the message.
+    #[error("{context}")]
     Io {
         /// What was being done, e.g. `spawn "ls"`.
         context: String,
@@ -180,9 +181,41 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// A failure from a backend or an extension that fits no other variant, with
-    /// the kind it should be treated as.
-    #[error("{message}{}", source_suffix(.source))]
+    /// The argument list (words and environment) is longer than the system
+    /// accepts for one command.
+    #[error(
+        "the argument list of {command:?} is too long: {size} bytes of words and environment, \
+         the limit is {limit} bytes (and {MAX_ARG_STRLEN} bytes for one word)"
+    )]
+    ArgumentListTooLong {
+        /// The command, shortened for messages.
+        command: String,
+        /// The bytes the words and the environment take, with their terminators.
+        size: usize,
+        /// The system's limit (`ARG_MAX`).
+        limit: usize,
+    },
+
+    /// A failure inside a backend that fits no other variant: the backend's
+    /// own error, kept as the [`source`](std::error::Error::source), with the
+    /// kind it is to be treated as.
+    #[error("{backend}: {message}")]
+    Backend {
+        /// The backend it came from: `native`, `docker`, `incus`, or an
+        /// extension's name.
+        backend: &'static str,
+        /// The class to report from [`Error::kind`].
+        kind: ErrorKind,
+        /// What went wrong, naming the command, container or daemon.
+        message: String,
+        /// The underlying failure.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A failure that fits no other variant, with the kind it should be
+    /// treated as.
+    #[error("{message}")]
     Other {
         /// The class to report from [`Error::kind`].
         kind: ErrorKind,
@@ -194,6 +227,10 @@ pub enum Error {
     },
 }
 
+/// Linux's limit on one word of an argument list or environment
+/// (`MAX_ARG_STRLEN`, 32 pages).
+pub const MAX_ARG_STRLEN: usize = 128 * 1024;
+
 fn suggestion_suffix(suggestion: &Option<String>) -> String {
     match suggestion {
         Some(s) => format!("; did you mean {s:?}?"),
@@ -201,10 +238,39 @@ fn suggestion_suffix(suggestion: &Option<String>) -> String {
     }
 }
 
-fn source_suffix(source: &Option<BoxError>) -> String {
-    match source {
-        Some(s) => format!(": {s}"),
-        None => String::new(),
+/// An error and its sources as one line, `outer: inner: innermost`, for
+/// reporters (a runner's stderr, a script's error value). Messages never
+/// repeat their source, so each part is said once; a part already contained
+/// in the line so far (a dependency that does repeat its source) is skipped.
+///
+/// ```
+/// use exec_core::{Error, report};
+///
+/// let err = Error::io("read stdout", std::io::Error::other("connection reset"));
+/// assert_eq!(err.to_string(), "read stdout");
+/// assert_eq!(report(&err), "read stdout: connection reset");
+/// ```
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
+fn io_kind(kind: io::ErrorKind) -> ErrorKind {
+    match kind {
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        io::ErrorKind::TimedOut => ErrorKind::Timeout,
+        io::ErrorKind::InvalidInput => ErrorKind::Invalid,
+        _ => ErrorKind::Io,
     }
 }
 
@@ -224,14 +290,9 @@ impl Error {
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Protocol { .. } => ErrorKind::Protocol,
-            Error::Io { source, .. } => match source.kind() {
-                io::ErrorKind::NotFound => ErrorKind::NotFound,
-                io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-                io::ErrorKind::TimedOut => ErrorKind::Timeout,
-                io::ErrorKind::InvalidInput => ErrorKind::Invalid,
-                _ => ErrorKind::Io,
-            },
-            Error::Other { kind, .. } => *kind,
+            Error::Io { source, .. } => io_kind(source.kind()),
+            Error::ArgumentListTooLong { .. } => ErrorKind::Invalid,
+            Error::Backend { kind, .. } | Error::Other { kind, .. } => *kind,
         }
     }
 
@@ -249,6 +310,41 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+        }
+    }
+
+    /// An [`Error::Backend`] of `kind` from `backend`, without a source.
+    pub fn backend(backend: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error::Backend {
+            backend,
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Error::Backend`] for an I/O error in `backend`, classed by the
+    /// I/O error's kind (not found, permission denied, …) and keeping it as
+    /// the source.
+    pub fn backend_io(
+        backend: &'static str,
+        context: impl Into<String>,
+        source: io::Error,
+    ) -> Self {
+        Error::Backend {
+            backend,
+            kind: io_kind(source.kind()),
+            message: context.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The name of the backend the error came from, for the variants a
+    /// backend makes ([`Error::Backend`]).
+    pub fn backend_name(&self) -> Option<&'static str> {
+        match self {
+            Error::Backend { backend, .. } => Some(backend),
+            _ => None,
         }
     }
 
@@ -271,7 +367,7 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         let e = Error::io("read", io::Error::from(io::ErrorKind::BrokenPipe));
         assert_eq!(e.kind(), ErrorKind::Io);
-        assert!(e.to_string().starts_with("read: "));
+        assert_eq!(e.to_string(), "read");
     }
 
     #[test]
@@ -301,5 +397,40 @@ mod tests {
         let e = Error::other(ErrorKind::Unavailable, "docker at unix:///x is down");
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert_eq!(e.to_string(), "docker at unix:///x is down");
+    }
+
+    /// The source chain is for reporters: a message never repeats its source.
+    #[test]
+    fn display_does_not_repeat_the_source() {
+        use std::error::Error as _;
+        let cause = io::Error::other("connection refused");
+        let errors = [
+            Error::io("read stdout", io::Error::other("connection refused")),
+            Error::backend_io(
+                "native",
+                "start \"ls\"",
+                io::Error::other("connection refused"),
+            ),
+            Error::Unavailable {
+                what: "docker at unix:///run/docker.sock".into(),
+                source: Some(Box::new(io::Error::other("connection refused"))),
+            },
+        ];
+        for e in errors {
+            assert!(!e.to_string().contains(&cause.to_string()), "{e}");
+            assert_eq!(e.source().map(ToString::to_string), Some(cause.to_string()));
+        }
+    }
+
+    #[test]
+    fn backend_errors_name_their_backend_and_keep_the_io_kind() {
+        let e = Error::backend_io(
+            "native",
+            "start \"ls\"",
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(e.backend_name(), Some("native"));
+        assert_eq!(e.to_string(), "native: start \"ls\"");
     }
 }

@@ -5,21 +5,27 @@
 //! checks every backend shares, so that a command is judged the same way
 //! wherever it runs:
 //!
-//! - [`Executor`] — object safe, stored as `Arc<dyn Executor>` — turns a command
-//!   line into a [`Process`] that has **not** started yet.
-//! - [`Process`] — stdio available before `start`; `start`, `write_stdin`,
-//!   `close_stdin`, `signal`, `wait` → [`ExitStatus`], `close`, and `output`
-//!   (run to the end, collect everything). All methods take `&self`, so one task
-//!   may wait while another signals.
+//! - [`Executor`] — object safe, stored as `Arc<dyn Executor>` — turns a
+//!   [`CommandSpec`] (a command line, or the words themselves) into a
+//!   [`Process`] that has **not** started yet, and declares its
+//!   [`Capabilities`].
+//! - [`Process`] — pipes available before `start`; `start`, `write_stdin`,
+//!   `close_stdin`, `signal`, `wait` → [`ExitStatus`], `close`, `output`
+//!   (run to the end, collect everything) and [`state`](Process::state)
+//!   ([`ProcessState`]). All methods take `&self`, so one task may wait while
+//!   another signals.
 //! - [`ExecutorSettings::prepare`] — the checks, in order: the command line is
 //!   split like a POSIX shell splits words ([`command_line`]), compared with the
 //!   [`Whitelist`], the environment is merged from nothing ([`env`](mod@env)), and the
 //!   [`Policy`] is asked.
 //! - [`Error`] with [`ErrorKind`] — one error type whose messages name the thing.
 //! - [`decode`] — legacy output encodings (`cp949`, `shift_jis`, …) to UTF-8.
-//! - [`stdio`] — the buffered pipes every backend uses, so output is never lost
-//!   because `wait` ran before reading.
-//! - `conformance` (feature `conformance`) — the suite every backend runs.
+//! - [`pipes`] — the pipes every backend uses, so output is never lost because
+//!   `wait` ran before reading, and is handed over without a second copy.
+//! - [`audit`] — `tracing` events of what ran and what was refused (feature
+//!   `tracing`, on by default).
+//! - `conformance` (feature `conformance`) — the suite every backend runs,
+//!   including one written outside this project.
 //!
 //! Backends: `exec-native` (host processes), `exec-docker`, `exec-incus`.
 //! `exec-config` builds a registry of executors from YAML.
@@ -32,19 +38,22 @@
 //! use exec_core::{ErrorKind, ExecOptions, ExecutorSettings, Whitelist};
 //!
 //! let settings = ExecutorSettings::new("app:git")
-//!     .default_work_dir("/srv/repo")
-//!     .default_env_var("PATH", "/usr/bin:/bin")
-//!     .whitelist(Whitelist::parse(["git status", "git log --oneline"])?);
+//!     .with_default_work_dir("/srv/repo")
+//!     .with_default_env_var("PATH", "/usr/bin:/bin")
+//!     .with_whitelist(Whitelist::parse(["git status", "git log --oneline"])?);
 //!
 //! // Quoting and spacing do not matter: the split words are compared.
-//! let command = settings.prepare("git   'status'", ExecOptions::new().env("LANG", "C"))?;
+//! let command = settings.prepare("git   'status'".into(), ExecOptions::new().with_env("LANG", "C"))?;
 //! assert_eq!(command.argv, ["git", "status"]);
 //! assert_eq!(command.env.keys().collect::<Vec<_>>(), ["LANG", "PATH"]);
+//! // Words a caller already holds are the same command.
+//! let command = settings.prepare(["git", "status"].into(), ExecOptions::new())?;
+//! assert_eq!(command.argv, ["git", "status"]);
 //!
 //! // Anything else is refused before a process exists.
-//! let err = settings.prepare("git push --force", ExecOptions::new()).unwrap_err();
+//! let err = settings.prepare("git push --force".into(), ExecOptions::new()).unwrap_err();
 //! assert_eq!(err.kind(), ErrorKind::PermissionDenied);
-//! let err = settings.prepare("git status 'unclosed", ExecOptions::new()).unwrap_err();
+//! let err = settings.prepare("git status 'unclosed".into(), ExecOptions::new()).unwrap_err();
 //! assert_eq!(err.kind(), ErrorKind::Invalid);
 //! # Ok::<(), exec_core::Error>(())
 //! ```
@@ -55,26 +64,30 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod command_line;
 pub mod decode;
 pub mod env;
 mod error;
 mod executor;
 mod output;
+pub mod pipes;
 pub mod policy;
+mod process;
 mod settings;
 mod status;
-pub mod stdio;
 mod whitelist;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use error::{BoxError, Error, ErrorKind, Result};
-pub use executor::{BoxFuture, Executor, Process};
+pub use command_line::CommandSpec;
+pub use error::{BoxError, Error, ErrorKind, MAX_ARG_STRLEN, Result, report};
+pub use executor::{BoxFuture, Capabilities, Executor};
 pub use output::Output;
+pub use pipes::{OutputReader, Pipes, StdinWriter};
 pub use policy::Policy;
+pub use process::{Process, ProcessState};
 pub use settings::{DEFAULT_OUTPUT_BUFFER, ExecOptions, ExecutorSettings, PreparedCommand};
 pub use status::ExitStatus;
-pub use stdio::{ProcessOutput, ProcessStdin, Stdio};
 pub use whitelist::Whitelist;

@@ -3,11 +3,10 @@
 //! [`Process::output`]: crate::Process::output
 
 use crate::error::Result;
-use crate::executor::Process;
+use crate::pipes::OutputReader;
+use crate::process::Process;
 use crate::status::ExitStatus;
-use crate::stdio::ProcessOutput;
 use std::fmt;
-use tokio::io::AsyncReadExt;
 
 /// How a command ended and everything it wrote, like `std::process::Output`.
 #[derive(Clone, PartialEq, Eq)]
@@ -43,12 +42,11 @@ impl fmt::Debug for Output {
     }
 }
 
-async fn read_to_end(stream: Option<ProcessOutput>) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    if let Some(mut stream) = stream {
-        stream.read_to_end(&mut bytes).await?;
+async fn read_to_end(stream: Option<OutputReader>) -> std::io::Result<Vec<u8>> {
+    match stream {
+        Some(mut stream) => stream.read_to_vec().await,
+        None => Ok(Vec::new()),
     }
-    Ok(bytes)
 }
 
 /// The body of [`Process::output`](crate::Process::output).

@@ -1,18 +1,23 @@
 //! What an executor is configured with, what one call asks for, and the checked
 //! command that results from the two.
 //!
-//! Every backend turns a command line into a [`PreparedCommand`] with
-//! [`ExecutorSettings::prepare`]: split, whitelist, environment merge, policy.
-//! Only what `prepare` returns is run, so a backend cannot forget a check.
+//! Every backend turns a command into a [`PreparedCommand`] with
+//! [`ExecutorSettings::prepare`]: split (or take the words), whitelist,
+//! environment merge, policy. Only what `prepare` returns is run, so a backend
+//! cannot forget a check.
+//!
+//! Naming: builders that consume and return `Self` start with `with_`;
+//! getters are the bare name, as in std.
 
-use crate::command_line;
+use crate::audit::Audit;
+use crate::command_line::CommandSpec;
 use crate::decode::OutputEncoding;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
+use crate::pipes::{BackendPipes, Pipes};
 use crate::policy::{CommandRequest, Policy};
-use crate::stdio::{BackendStdio, Stdio};
 use crate::whitelist::Whitelist;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,12 +33,12 @@ pub const DEFAULT_OUTPUT_BUFFER: usize = 1024 * 1024;
 /// use exec_core::{ExecOptions, ExecutorSettings, Whitelist};
 ///
 /// let settings = ExecutorSettings::new("app:git")
-///     .default_env_var("PATH", "/usr/bin:/bin")
-///     .whitelist(Whitelist::parse(["git status"])?);
-/// let prepared = settings.prepare("git  'status'", ExecOptions::new().env("GIT_PAGER", "cat"))?;
+///     .with_default_env_var("PATH", "/usr/bin:/bin")
+///     .with_whitelist(Whitelist::parse(["git status"])?);
+/// let prepared = settings.prepare("git  'status'".into(), ExecOptions::new().with_env("GIT_PAGER", "cat"))?;
 /// assert_eq!(prepared.argv, ["git", "status"]);
 /// assert_eq!(prepared.env.len(), 2);
-/// assert!(settings.prepare("git push", ExecOptions::new()).is_err());
+/// assert!(settings.prepare("git push".into(), ExecOptions::new()).is_err());
 /// # Ok::<(), exec_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -64,28 +69,32 @@ impl ExecutorSettings {
 
     /// Sets the work dir used when a call names none.
     #[must_use]
-    pub fn default_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+    pub fn with_default_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.default_work_dir = Some(dir.into());
         self
     }
 
     /// Replaces the default environment.
     #[must_use]
-    pub fn default_env(mut self, env: Env) -> Self {
+    pub fn with_default_env(mut self, env: Env) -> Self {
         self.default_env = env;
         self
     }
 
     /// Adds one variable to the default environment.
     #[must_use]
-    pub fn default_env_var(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_default_env_var(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.default_env.insert(name.into(), value.into());
         self
     }
 
     /// Sets the command whitelist.
     #[must_use]
-    pub fn whitelist(mut self, whitelist: Whitelist) -> Self {
+    pub fn with_whitelist(mut self, whitelist: Whitelist) -> Self {
         self.whitelist = whitelist;
         self
     }
@@ -93,7 +102,7 @@ impl ExecutorSettings {
     /// Decodes stdout and stderr from this encoding into UTF-8
     /// (see [`decode::encoding_for_label`](crate::decode::encoding_for_label)).
     #[must_use]
-    pub fn output_encoding(mut self, encoding: Option<&'static OutputEncoding>) -> Self {
+    pub fn with_output_encoding(mut self, encoding: Option<&'static OutputEncoding>) -> Self {
         self.output_encoding = encoding;
         self
     }
@@ -101,14 +110,14 @@ impl ExecutorSettings {
     /// Sets how much unread output is buffered per stream
     /// (default [`DEFAULT_OUTPUT_BUFFER`]; at least 4 KiB is used).
     #[must_use]
-    pub fn output_buffer(mut self, bytes: usize) -> Self {
+    pub fn with_output_buffer(mut self, bytes: usize) -> Self {
         self.output_buffer = bytes.max(4096);
         self
     }
 
     /// Sets the policy consulted for every command.
     #[must_use]
-    pub fn policy(mut self, policy: Arc<dyn Policy>) -> Self {
+    pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Self {
         self.policy = Some(policy);
         self
     }
@@ -119,27 +128,32 @@ impl ExecutorSettings {
     }
 
     /// The work dir used when a call names none.
-    pub fn get_default_work_dir(&self) -> Option<&std::path::Path> {
+    pub fn default_work_dir(&self) -> Option<&Path> {
         self.default_work_dir.as_deref()
     }
 
     /// The default environment.
-    pub fn get_default_env(&self) -> &Env {
+    pub fn default_env(&self) -> &Env {
         &self.default_env
     }
 
     /// The command whitelist.
-    pub fn get_whitelist(&self) -> &Whitelist {
+    pub fn whitelist(&self) -> &Whitelist {
         &self.whitelist
     }
 
     /// The output encoding, if output is decoded.
-    pub fn get_output_encoding(&self) -> Option<&'static OutputEncoding> {
+    pub fn output_encoding(&self) -> Option<&'static OutputEncoding> {
         self.output_encoding
     }
 
+    /// Unread output buffered per stream.
+    pub fn output_buffer(&self) -> usize {
+        self.output_buffer
+    }
+
     /// The policy, if one is set.
-    pub fn get_policy(&self) -> Option<&Arc<dyn Policy>> {
+    pub fn policy(&self) -> Option<&Arc<dyn Policy>> {
         self.policy.as_ref()
     }
 
@@ -153,23 +167,20 @@ impl ExecutorSettings {
         env::validate("default_env", &self.default_env)
     }
 
-    /// Turns a command line and one call's options into the command to run:
-    /// splits the line, checks the whitelist, merges the environment
-    /// (`default_env`, then the call's `env`), picks the work dir and asks the
-    /// policy. Nothing runs here.
+    /// Turns a command (a line or its words) and one call's options into the
+    /// command to run: splits the line, checks the whitelist, merges the
+    /// environment (`default_env`, then the call's `env`), picks the work dir
+    /// and asks the policy. Nothing runs here. Emits the `allowed` or `denied`
+    /// audit event (see [`audit`](crate::audit)).
     ///
     /// # Errors
     ///
-    /// `Invalid` for a command line that cannot be split or bad options,
-    /// `PermissionDenied` when the whitelist or the policy refuses.
-    pub fn prepare(&self, command_line: &str, options: ExecOptions) -> Result<PreparedCommand> {
-        let argv = command_line::split(command_line)?;
-        if !self.whitelist.allows(&argv) {
-            return Err(Error::NotWhitelisted {
-                executor: self.id.clone(),
-                command: command_line.to_owned(),
-            });
-        }
+    /// `Invalid` for a command line that cannot be split, an empty list of
+    /// words, a NUL byte or bad options; `PermissionDenied` when the whitelist
+    /// or the policy refuses.
+    pub fn prepare(&self, command: CommandSpec, options: ExecOptions) -> Result<PreparedCommand> {
+        let argv = command.argv()?;
+        let display = command.display();
         self.validate()?;
         env::validate("env", &options.env)?;
         if options.timeout == Some(Duration::ZERO) {
@@ -190,31 +201,42 @@ impl ExecutorSettings {
         }
         let env = env::merge(&self.default_env, &options.env);
         let work_dir = options.work_dir.or_else(|| self.default_work_dir.clone());
+        let env_names: Vec<&str> = env.keys().map(String::as_str).collect();
+        let audit = Audit::for_command(&self.id, &display, work_dir.as_deref(), &env_names);
+        if !self.whitelist.allows(&argv) {
+            audit.denied("not in the command whitelist");
+            return Err(Error::NotWhitelisted {
+                executor: self.id.clone(),
+                command: display,
+            });
+        }
         if let Some(policy) = &self.policy {
-            let env_names: Vec<&str> = env.keys().map(String::as_str).collect();
             let request = CommandRequest {
                 executor_id: &self.id,
                 argv: &argv,
                 work_dir: work_dir.as_deref(),
                 env_names: &env_names,
             };
-            policy
-                .check_command(&request)
-                .map_err(|denial| Error::PolicyDenied {
+            if let Err(denial) = policy.check_command(&request) {
+                audit.denied(denial.reason());
+                return Err(Error::PolicyDenied {
                     executor: self.id.clone(),
-                    action: format!("run {command_line:?}"),
+                    action: format!("run {display:?}"),
                     reason: denial.reason().to_owned(),
-                })?;
+                });
+            }
         }
+        audit.allowed();
         Ok(PreparedCommand {
             executor_id: self.id.clone(),
-            command_line: command_line.to_owned(),
+            display,
             argv,
             env,
             work_dir,
             timeout: options.timeout,
             output_encoding: self.output_encoding,
             output_buffer: self.output_buffer,
+            audit,
         })
     }
 
@@ -239,21 +261,17 @@ impl ExecutorSettings {
 /// use std::time::Duration;
 ///
 /// let options = ExecOptions::new()
-///     .work_dir("/srv/app")
-///     .env("RUST_LOG", "debug")
-///     .timeout(Duration::from_secs(30));
-/// assert_eq!(options.env["RUST_LOG"], "debug");
+///     .with_work_dir("/srv/app")
+///     .with_env("RUST_LOG", "debug")
+///     .with_timeout(Duration::from_secs(30));
+/// assert_eq!(options.env()["RUST_LOG"], "debug");
+/// assert_eq!(options.timeout(), Some(Duration::from_secs(30)));
 /// ```
 #[derive(Debug, Clone, Default)]
-#[non_exhaustive]
 pub struct ExecOptions {
-    /// The work dir; the executor's `default_work_dir` when `None`.
-    pub work_dir: Option<PathBuf>,
-    /// Variables added to (and overriding) the executor's `default_env`.
-    pub env: Env,
-    /// How long the process may run after `start` before it is killed and `wait`
-    /// reports a `Timeout` error.
-    pub timeout: Option<Duration>,
+    work_dir: Option<PathBuf>,
+    env: Env,
+    timeout: Option<Duration>,
 }
 
 impl ExecOptions {
@@ -262,23 +280,24 @@ impl ExecOptions {
         Self::default()
     }
 
-    /// Sets the work dir.
+    /// Sets the work dir; the executor's `default_work_dir` is used without one.
     #[must_use]
-    pub fn work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+    pub fn with_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.work_dir = Some(dir.into());
         self
     }
 
-    /// Adds an environment variable.
+    /// Adds an environment variable (added to, and overriding, the
+    /// executor's `default_env`).
     #[must_use]
-    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.insert(name.into(), value.into());
         self
     }
 
     /// Adds environment variables.
     #[must_use]
-    pub fn envs<I, K, V>(mut self, vars: I) -> Self
+    pub fn with_envs<I, K, V>(mut self, vars: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -289,11 +308,27 @@ impl ExecOptions {
         self
     }
 
-    /// Sets the timeout.
+    /// Sets how long the process may run after `start` before it is killed
+    /// and `wait` reports a `Timeout` error.
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// The work dir, if the call names one.
+    pub fn work_dir(&self) -> Option<&Path> {
+        self.work_dir.as_deref()
+    }
+
+    /// The call's own environment variables.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// The timeout, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 }
 
@@ -303,9 +338,9 @@ impl ExecOptions {
 pub struct PreparedCommand {
     /// The id of the executor that prepared it.
     pub executor_id: String,
-    /// The command line as given, for messages.
-    pub command_line: String,
-    /// The split argument vector; never empty.
+    /// The command as a user would type it, shortened for messages.
+    display: String,
+    /// The argument vector; never empty.
     pub argv: Vec<String>,
     /// The merged environment: the only variables the child gets.
     pub env: Env,
@@ -317,6 +352,8 @@ pub struct PreparedCommand {
     pub output_encoding: Option<&'static OutputEncoding>,
     /// Unread output buffered per stream.
     pub output_buffer: usize,
+    /// The audit trail: backends report start, signals, exit, timeout and close.
+    pub audit: Audit,
 }
 
 impl PreparedCommand {
@@ -325,16 +362,22 @@ impl PreparedCommand {
         self.argv.first().map_or("", String::as_str)
     }
 
-    /// The stdio pipes for this command: the user's side (decoding applied) and
+    /// The command as a user would type it (words joined, quoted where
+    /// needed), shortened to a few hundred bytes: what messages quote.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// The pipes for this command: the user's side (decoding applied) and
     /// the backend's side.
-    pub fn stdio(&self) -> (Stdio, BackendStdio) {
-        Stdio::new(self.output_encoding, self.output_buffer)
+    pub fn pipes(&self) -> (Pipes, BackendPipes) {
+        Pipes::new(self.output_encoding, self.output_buffer)
     }
 
     /// A [`Error::Timeout`] for this command.
     pub fn timeout_error(&self, after: Duration) -> Error {
         Error::Timeout {
-            command: self.command_line.clone(),
+            command: self.display.clone(),
             after,
         }
     }
@@ -375,18 +418,21 @@ mod tests {
     #[test]
     fn per_call_options_override_defaults() {
         let settings = ExecutorSettings::new("t:x")
-            .default_work_dir("/a")
-            .default_env_var("A", "1")
-            .default_env_var("B", "1");
+            .with_default_work_dir("/a")
+            .with_default_env_var("A", "1")
+            .with_default_env_var("B", "1");
         let p = settings
-            .prepare("ls", ExecOptions::new().work_dir("/b").env("B", "2"))
+            .prepare(
+                "ls".into(),
+                ExecOptions::new().with_work_dir("/b").with_env("B", "2"),
+            )
             .unwrap();
         assert_eq!(p.work_dir.as_deref(), Some(std::path::Path::new("/b")));
         assert_eq!(
             p.env,
             Env::from([("A".into(), "1".into()), ("B".into(), "2".into())])
         );
-        let p = settings.prepare("ls", ExecOptions::new()).unwrap();
+        let p = settings.prepare("ls".into(), ExecOptions::new()).unwrap();
         assert_eq!(p.work_dir.as_deref(), Some(std::path::Path::new("/a")));
     }
 
@@ -394,13 +440,13 @@ mod tests {
     fn the_policy_sees_names_not_values_and_can_refuse() {
         let recorder = Arc::new(Recorder::default());
         let settings = ExecutorSettings::new("t:x")
-            .default_env_var("SECRET", "hunter2")
-            .policy(recorder.clone());
+            .with_default_env_var("SECRET", "hunter2")
+            .with_policy(recorder.clone());
         settings
-            .prepare("ls -l", ExecOptions::new().work_dir("/w"))
+            .prepare("ls -l".into(), ExecOptions::new().with_work_dir("/w"))
             .unwrap();
         let err = settings
-            .prepare("rm -rf /", ExecOptions::new())
+            .prepare("rm -rf /".into(), ExecOptions::new())
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PermissionDenied);
         assert_eq!(
@@ -419,10 +465,10 @@ mod tests {
     fn the_whitelist_is_checked_before_the_policy() {
         let recorder = Arc::new(Recorder::default());
         let settings = ExecutorSettings::new("t:x")
-            .whitelist(Whitelist::parse(["ls"]).unwrap())
-            .policy(recorder.clone());
+            .with_whitelist(Whitelist::parse(["ls"]).unwrap())
+            .with_policy(recorder.clone());
         let err = settings
-            .prepare("cat /etc/shadow", ExecOptions::new())
+            .prepare("cat /etc/shadow".into(), ExecOptions::new())
             .unwrap_err();
         assert!(matches!(err, Error::NotWhitelisted { .. }));
         assert!(recorder.seen.lock().unwrap().is_empty());
@@ -432,19 +478,21 @@ mod tests {
     fn bad_options_are_invalid_and_named() {
         let settings = ExecutorSettings::new("t:x");
         for (options, field) in [
-            (ExecOptions::new().env("A=B", "x"), "invalid env"),
+            (ExecOptions::new().with_env("A=B", "x"), "invalid env"),
             (
-                ExecOptions::new().timeout(Duration::ZERO),
+                ExecOptions::new().with_timeout(Duration::ZERO),
                 "invalid timeout",
             ),
-            (ExecOptions::new().work_dir(""), "invalid work_dir"),
+            (ExecOptions::new().with_work_dir(""), "invalid work_dir"),
         ] {
-            let err = settings.prepare("ls", options).unwrap_err();
+            let err = settings.prepare("ls".into(), options).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Invalid);
             assert!(err.to_string().starts_with(field), "{err}");
         }
-        let bad_defaults = ExecutorSettings::new("t:x").default_env_var("", "x");
-        let err = bad_defaults.prepare("ls", ExecOptions::new()).unwrap_err();
+        let bad_defaults = ExecutorSettings::new("t:x").with_default_env_var("", "x");
+        let err = bad_defaults
+            .prepare("ls".into(), ExecOptions::new())
+            .unwrap_err();
         assert!(err.to_string().starts_with("invalid default_env"), "{err}");
     }
 }

@@ -12,9 +12,13 @@ use std::time::Duration;
 /// use std::time::Duration;
 ///
 /// let status = ExitStatus::from_signal(15, Duration::from_millis(5));
-/// assert_eq!(status.code(), 143); // 128 + n where one number is needed
+/// assert_eq!(status.code(), None); // as std: no exit code when a signal ended it
 /// assert_eq!(status.signal(), Some(15));
+/// assert_eq!(status.shell_code(), 143); // 128 + n where one number is needed
 /// assert!(!status.success());
+///
+/// let status = ExitStatus::from_code(3, Duration::from_millis(5));
+/// assert_eq!((status.code(), status.shell_code()), (Some(3), 3));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExitStatus {
@@ -55,17 +59,19 @@ impl ExitStatus {
         self
     }
 
-    /// One number for the outcome, as a shell reports it: the exit code, or
-    /// 128 + n for a death by signal n.
-    pub fn code(&self) -> i32 {
+    /// One number for the outcome, as a POSIX shell reports it in `$?`: the
+    /// exit code, or 128 + n for a death by signal n. The Lua module and the
+    /// `exec-lua` runner report this number.
+    pub fn shell_code(&self) -> i32 {
         match self.termination {
             Termination::Exited(code) => code,
             Termination::Signaled(signal) => 128 + signal,
         }
     }
 
-    /// The exit code if the process exited by itself, `None` if a signal killed it.
-    pub fn exit_code(&self) -> Option<i32> {
+    /// The exit code if the process exited by itself, `None` if a signal
+    /// killed it — as [`std::process::ExitStatus::code`].
+    pub fn code(&self) -> Option<i32> {
         match self.termination {
             Termination::Exited(code) => Some(code),
             Termination::Signaled(_) => None,
@@ -101,7 +107,11 @@ impl fmt::Display for ExitStatus {
         match self.termination {
             Termination::Exited(code) => write!(f, "exit code {code}")?,
             Termination::Signaled(signal) => {
-                write!(f, "killed by signal {signal} (exit code {})", self.code())?;
+                write!(
+                    f,
+                    "killed by signal {signal} (exit code {})",
+                    self.shell_code()
+                )?;
             }
         }
         if self.oom_killed {
@@ -120,13 +130,13 @@ mod tests {
         let d = Duration::ZERO;
         let exited = ExitStatus::from_code(42, d);
         assert_eq!(
-            (exited.code(), exited.exit_code(), exited.signal()),
+            (exited.shell_code(), exited.code(), exited.signal()),
             (42, Some(42), None)
         );
         assert_eq!(exited.to_string(), "exit code 42");
         let killed = ExitStatus::from_signal(9, d).with_oom_killed(true);
         assert_eq!(
-            (killed.code(), killed.exit_code(), killed.signal()),
+            (killed.shell_code(), killed.code(), killed.signal()),
             (137, None, Some(9))
         );
         assert!(killed.oom_killed());

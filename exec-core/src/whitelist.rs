@@ -7,7 +7,7 @@
 //! `git status`, and `git status --porcelain` is a different command from
 //! `git status`. An empty whitelist allows every command.
 
-use crate::command_line;
+use crate::command_line::{self, CommandSpec};
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 
@@ -18,9 +18,10 @@ use std::collections::HashSet;
 ///
 /// let list = Whitelist::parse(["git status", "echo 'a b'"])?;
 /// assert!(list.allows(&["git".into(), "status".into()]));
-/// assert!(list.allows_command_line(r#"echo "a b""#)?);
-/// assert!(!list.allows_command_line("git status --porcelain")?);
-/// assert!(Whitelist::default().allows_command_line("anything at all")?);
+/// assert!(list.allows_command(r#"echo "a b""#)?);
+/// assert!(!list.allows_command("git status --porcelain")?);
+/// assert!(list.allows_command(["echo", "a b"])?);
+/// assert!(Whitelist::default().allows_command("anything at all")?);
 /// # Ok::<(), exec_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,13 +68,14 @@ impl Whitelist {
         self.commands.is_empty() || self.commands.contains(argv)
     }
 
-    /// Splits `command_line` and tells whether it may run.
+    /// Whether `command` — a command line or its words — may run.
     ///
     /// # Errors
     ///
-    /// The split's error when the line cannot be split.
-    pub fn allows_command_line(&self, command_line: &str) -> Result<bool> {
-        Ok(self.allows(&command_line::split(command_line)?))
+    /// The error of [`CommandSpec::argv`] when the line cannot be split or
+    /// the words are empty or hold a NUL byte.
+    pub fn allows_command(&self, command: impl Into<CommandSpec>) -> Result<bool> {
+        Ok(self.allows(&command.into().argv()?))
     }
 }
 
@@ -89,13 +91,13 @@ mod tests {
     #[test]
     fn compares_split_words_not_spelling() {
         let list = Whitelist::parse(["git status", "echo 'a b'"]).unwrap();
-        assert!(list.allows_command_line("git   status").unwrap());
-        assert!(list.allows_command_line("'git' \"status\"").unwrap());
-        assert!(list.allows_command_line("echo a\\ b").unwrap());
-        assert!(!list.allows_command_line("echo a b").unwrap());
-        assert!(!list.allows_command_line("git status; rm -rf /").unwrap());
-        assert!(!list.allows_command_line("git status --short").unwrap());
-        assert!(!list.allows_command_line("git").unwrap());
+        assert!(list.allows_command("git   status").unwrap());
+        assert!(list.allows_command("'git' \"status\"").unwrap());
+        assert!(list.allows_command("echo a\\ b").unwrap());
+        assert!(!list.allows_command("echo a b").unwrap());
+        assert!(!list.allows_command("git status; rm -rf /").unwrap());
+        assert!(!list.allows_command("git status --short").unwrap());
+        assert!(!list.allows_command("git").unwrap());
     }
 
     #[test]
@@ -126,7 +128,7 @@ mod tests {
             let lines: Vec<String> = listed.iter().map(command_line::join).collect();
             let list = Whitelist::parse(&lines).unwrap();
             let spelled = command_line::join(&candidate);
-            let allowed = list.allows_command_line(&spelled).unwrap();
+            let allowed = list.allows_command(&spelled).unwrap();
             prop_assert_eq!(allowed, listed.contains(&candidate));
         }
     }

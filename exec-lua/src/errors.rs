@@ -148,17 +148,8 @@ impl From<&exec_core::Error> for ScriptError {
             ErrorKind::Timeout => (TIMEOUT, None),
             _ => (INTERNAL, None),
         };
-        let mut message = error.to_string();
-        // Io errors carry their cause only as a source: keep it in the message.
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
+        // Messages do not repeat their sources: a script sees the whole chain.
+        let message = exec_core::report(error);
         Self {
             kind,
             message,

@@ -65,7 +65,7 @@
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let registry = Registry::from_yaml(
 //!     "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
-//!     "executors.yaml",
+//!     std::path::Path::new("executors.yaml"),
 //!     Some("app"),
 //! )?;
 //! let lua = exec_lua::new_state(Arc::new(registry))?;

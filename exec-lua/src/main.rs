@@ -16,7 +16,7 @@ use exec_config::{Loader, Registry};
 use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, MultiValue, Value};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,14 +147,14 @@ fn load_registry(configs: &[PathBuf]) -> Result<Registry, String> {
     if configs.is_empty() {
         if cfg!(feature = "native") {
             loader
-                .load_str(DEFAULT_CONFIG, "<built-in config>", Some("app"))
-                .map_err(|e| e.to_string())?;
+                .load_str(DEFAULT_CONFIG, Path::new("<built-in config>"), Some("app"))
+                .map_err(|e| exec_core::report(&e))?;
         }
     } else {
         for config in configs {
             loader
                 .load_file(config, Some("app"))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| exec_core::report(&e))?;
         }
     }
     Ok(loader.into_registry())
@@ -174,7 +174,7 @@ fn check(files: &[PathBuf]) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("exec-lua: {e}");
+                eprintln!("exec-lua: {}", exec_core::report(&e));
                 failed = true;
             }
         }
@@ -301,7 +301,7 @@ async fn run_chunk(lua: &Lua, source: &[u8], name: &str, args: &[String]) -> Res
         .iter()
         .map(|a| lua.create_string(a).map(Value::String))
         .collect::<mlua::Result<_>>()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| exec_core::report(&e))?;
     call_with_traceback(lua, function, args).await
 }
 
@@ -324,15 +324,18 @@ async fn call_with_traceback(
                 .unwrap_or(&traceback)
                 .to_owned())
         })
-        .map_err(|e| e.to_string())?;
-    let xpcall: Function = lua.globals().get("xpcall").map_err(|e| e.to_string())?;
+        .map_err(|e| exec_core::report(&e))?;
+    let xpcall: Function = lua
+        .globals()
+        .get("xpcall")
+        .map_err(|e| exec_core::report(&e))?;
     let mut call_args =
         MultiValue::from_iter([Value::Function(function), Value::Function(handler)]);
     call_args.extend(args);
     let results: MultiValue = xpcall
         .call_async(call_args)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| exec_core::report(&e))?;
     let mut results = results.into_iter();
     match results.next() {
         Some(Value::Boolean(false)) => Err(results

@@ -71,8 +71,9 @@ impl Executor {
             .ok_or_else(|| ScriptError::invalid(format!("executor {} was released", self.id)))?;
         let command = options::command(command)?;
         let options = options::exec_options(options)?;
-        let process = executor.create_process(&command, options)?;
-        Ok(Process::new(command, process))
+        let display = command.display();
+        let process = executor.create_process(command, options)?;
+        Ok(Process::new(display, process))
     }
 }
 

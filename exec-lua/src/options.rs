@@ -2,24 +2,71 @@
 //! `INVALID` error that names the bad argument.
 
 use crate::errors::{Outcome, ScriptError};
-use exec_core::ExecOptions;
+use exec_core::{CommandSpec, ExecOptions};
 use mlua::Value;
 use std::time::Duration;
 
 /// The options `executor:exec` takes.
 const OPTIONS: &str = "work_dir, env, timeout";
 
-/// The command line: a string.
-pub(crate) fn command(value: &Value) -> Outcome<String> {
+/// The command: a command line (a string, split as a shell splits words) or
+/// a list of words (a table `{"git", "status"}`, taken as they are — an
+/// extension of Wippy's API).
+pub(crate) fn command(value: &Value) -> Outcome<CommandSpec> {
     match value {
         Value::String(s) => s
             .to_str()
-            .map(|s| s.to_owned())
+            .map(|s| CommandSpec::Line(s.to_owned()))
             .map_err(|_| ScriptError::invalid("the command is not valid UTF-8".to_owned())),
+        Value::Table(words) => {
+            let count = words.raw_len();
+            let mut argv = Vec::with_capacity(count);
+            for pair in words.clone().pairs::<Value, Value>() {
+                let (key, _) = pair.map_err(|e| ScriptError::invalid(e.to_string()))?;
+                let in_sequence =
+                    matches!(key, Value::Integer(i) if i >= 1 && (i as usize) <= count);
+                if !in_sequence {
+                    return Err(ScriptError::invalid(format!(
+                        "a command given as words must be a list of strings; it has the key {}",
+                        key_text(&key)
+                    )));
+                }
+            }
+            for index in 1..=count {
+                let word: Value = words
+                    .raw_get(index)
+                    .map_err(|e| ScriptError::invalid(e.to_string()))?;
+                match word {
+                    Value::String(s) => {
+                        argv.push(s.to_str().map(|s| s.to_owned()).map_err(|_| {
+                            ScriptError::invalid(format!(
+                                "word {index} of the command is not valid UTF-8"
+                            ))
+                        })?)
+                    }
+                    other => {
+                        return Err(ScriptError::invalid(format!(
+                            "word {index} of the command must be a string, got {}",
+                            crate::errors::lua_type(&other)
+                        )));
+                    }
+                }
+            }
+            Ok(CommandSpec::Words(argv))
+        }
         other => Err(ScriptError::invalid(format!(
-            "the command must be a string, got {}",
+            "the command must be a string or a list of words, got {}",
             crate::errors::lua_type(other)
         ))),
+    }
+}
+
+/// A table key as a message shows it.
+fn key_text(key: &Value) -> String {
+    match key {
+        Value::String(s) => format!("{:?}", s.to_string_lossy()),
+        Value::Integer(i) => i.to_string(),
+        other => crate::errors::lua_type(other).to_owned(),
     }
 }
 
@@ -53,7 +100,7 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
                     let dir = dir.to_str().map_err(|_| {
                         ScriptError::invalid("option work_dir is not valid UTF-8".to_owned())
                     })?;
-                    options = options.work_dir(dir.to_owned());
+                    options = options.with_work_dir(dir.to_owned());
                 }
                 other => return Err(wrong_type("work_dir", "a string", &other)),
             },
@@ -74,7 +121,7 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
                                 crate::errors::lua_type(&value)
                             ))
                         })?;
-                        options = options.env(name, value);
+                        options = options.with_env(name, value);
                     }
                 }
                 other => return Err(wrong_type("env", "a table", &other)),
@@ -93,7 +140,7 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
                             "option timeout must be a positive number of seconds, got {seconds}"
                         ))
                     })?;
-                options = options.timeout(timeout);
+                options = options.with_timeout(timeout);
             }
             "pty" => {
                 return Err(ScriptError::invalid(

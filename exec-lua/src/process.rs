@@ -7,45 +7,17 @@
 use crate::errors::{Outcome, ScriptError, returns};
 use crate::options;
 use crate::stream::Stream;
-use exec_core::Process as CoreProcess;
+use exec_core::{Process as CoreProcess, ProcessState};
 use mlua::{AnyUserData, MetaMethod, UserData, UserDataMethods, Value};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
-
-/// The process's phase, shared with its streams: bits, since a process can be
-/// closed after it started or without ever starting.
-#[derive(Debug, Default)]
-pub(crate) struct Phase(AtomicU8);
-
-const STARTED: u8 = 1;
-const CLOSED: u8 = 2;
-
-impl Phase {
-    pub(crate) fn started(&self) -> bool {
-        self.0.load(Ordering::Acquire) & STARTED != 0
-    }
-
-    pub(crate) fn closed(&self) -> bool {
-        self.0.load(Ordering::Acquire) & CLOSED != 0
-    }
-
-    fn set_started(&self) {
-        self.0.fetch_or(STARTED, Ordering::AcqRel);
-    }
-
-    /// Marks it closed; whether it already was.
-    fn set_closed(&self) -> bool {
-        self.0.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED != 0
-    }
-}
 
 /// The userdata scripts hold. Named `Process` because mlua names the type in
-/// argument errors ("bad argument `self` to `Process.start`").
+/// argument errors ("bad argument `self` to `Process.start`"). Its life cycle
+/// is the backend's: every method asks [`CoreProcess::state`].
 #[derive(Debug)]
 pub(crate) struct Process {
     command: String,
     process: Arc<dyn CoreProcess>,
-    phase: Arc<Phase>,
 }
 
 impl Process {
@@ -53,13 +25,12 @@ impl Process {
         Self {
             command,
             process: Arc::from(process),
-            phase: Arc::new(Phase::default()),
         }
     }
 
     /// The process, unless it was closed.
     fn open(&self, operation: &str) -> Outcome<Arc<dyn CoreProcess>> {
-        if self.phase.closed() {
+        if self.process.state() == ProcessState::Closed {
             return Err(ScriptError::invalid(format!(
                 "cannot {operation} {:?}: process closed",
                 self.command
@@ -71,7 +42,7 @@ impl Process {
     /// The process, if it was started and not closed.
     fn started(&self, operation: &str) -> Outcome<Arc<dyn CoreProcess>> {
         let process = self.open(operation)?;
-        if !self.phase.started() {
+        if process.state() == ProcessState::Created {
             return Err(ScriptError::invalid(format!(
                 "cannot {operation} {:?}: process not started; call start() first",
                 self.command
@@ -86,10 +57,10 @@ impl Process {
         name: &'static str,
     ) -> mlua::Result<Outcome<AnyUserData>> {
         // Closed first: after close() every method says so, as in Wippy.
-        let (process, phase) = {
+        let process = {
             let this = this.borrow::<Process>()?;
             match this.open(&format!("get the {name} stream of")) {
-                Ok(process) => (process, this.phase.clone()),
+                Ok(process) => process,
                 Err(e) => return Ok(Err(e)),
             }
         };
@@ -106,7 +77,7 @@ impl Process {
                 "the {name} stream was already taken"
             ))));
         };
-        let stream = lua.create_userdata(Stream::new(name, reader, phase))?;
+        let stream = lua.create_userdata(Stream::new(name, reader, process))?;
         this.set_named_user_value(name, &stream)?;
         Ok(Ok(stream))
     }
@@ -121,16 +92,12 @@ impl UserData for Process {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method("start", |lua, this, ()| {
             let process = this.open("start");
-            let phase = this.phase.clone();
             drop(this);
             async move {
                 let outcome = match process {
                     Ok(process) => process.start().await.map_err(ScriptError::from),
                     Err(e) => Err(e),
                 };
-                if outcome.is_ok() {
-                    phase.set_started();
-                }
                 returns(&lua, outcome.map(|()| true))
             }
         });
@@ -142,7 +109,7 @@ impl UserData for Process {
                     Ok(process) => process
                         .wait()
                         .await
-                        .map(|status| i64::from(status.code()))
+                        .map(|status| i64::from(status.shell_code()))
                         .map_err(ScriptError::from),
                     Err(e) => Err(e),
                 };
@@ -203,7 +170,7 @@ impl UserData for Process {
         // `force` is taken as Lua truth: anything but nil and false forces.
         methods.add_async_method("close", |lua, this, force: Value| {
             let force = !matches!(force, Value::Nil | Value::Boolean(false));
-            let was_closed = this.phase.set_closed();
+            let was_closed = this.process.state() == ProcessState::Closed;
             let process = this.process.clone();
             drop(this);
             async move {
@@ -216,7 +183,7 @@ impl UserData for Process {
             }
         });
         methods.add_method("pid", |_, this, ()| {
-            Ok(if this.phase.closed() {
+            Ok(if this.process.state() == ProcessState::Closed {
                 None
             } else {
                 this.process.id()

@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use exec_core::conformance::leaks::{open_fds, zombie_children};
 use exec_lua::Registry;
+use exec_test_support::procfs::{is_alive, open_fds, zombie_children};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,7 @@ return sleepers
 async fn processes_dropped_or_closed_by_scripts_leave_nothing_behind() {
     let registry = Registry::from_yaml(
         "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
-        "leaks.yaml",
+        Path::new("leaks.yaml"),
         Some("app"),
     )
     .unwrap();
@@ -89,10 +90,7 @@ async fn processes_dropped_or_closed_by_scripts_leave_nothing_behind() {
         let alive: Vec<u32> = sleepers
             .iter()
             .copied()
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .is_ok_and(|stat| !stat.contains(") Z "))
-            })
+            .filter(|pid| is_alive(*pid as i32))
             .collect();
         let zombies = zombie_children();
         let fds = open_fds();

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -299,15 +299,7 @@ fn check_lists_entries_and_reports_bad_files() {
 /// Waits until `pid` is gone (or a zombie no one will reap soon, which it is
 /// not: our test process is not its parent).
 fn gone(pid: u32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return true,
-            Ok(stat) if stat.contains(") Z ") => return true,
-            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    false
+    exec_test_support::procfs::ends_within(pid as i32, Duration::from_secs(5))
 }
 
 const START_SLEEPER: &str = r#"local shell = assert(require("exec").get("app:shell"))

@@ -50,7 +50,7 @@ fn native() -> (Arc<Registry>, TempDir) {
         }
     }
     let yaml = entries(dir.path());
-    let registry = Registry::from_yaml(&yaml, "native.yaml", Some("app")).unwrap();
+    let registry = Registry::from_yaml(&yaml, Path::new("native.yaml"), Some("app")).unwrap();
     (Arc::new(registry), dir)
 }
 

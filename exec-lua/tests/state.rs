@@ -6,6 +6,7 @@
 
 use exec_lua::Registry;
 use exec_lua::mlua::{Function, Lua, Value};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ fn empty_state() -> Lua {
 fn shell_state() -> Lua {
     let registry = Registry::from_yaml(
         "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
-        "test.yaml",
+        Path::new("test.yaml"),
         Some("app"),
     )
     .unwrap();
@@ -278,18 +279,10 @@ async fn dropping_the_state_kills_its_processes() {
         .unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     drop(lua);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.contains(") Z ") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sleep {pid} outlived the Lua state"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        exec_test_support::procfs::ends_within_async(pid as i32, Duration::from_secs(5)).await,
+        "sleep {pid} outlived the Lua state"
+    );
 }
 
 proptest::proptest! {
@@ -383,7 +376,7 @@ async fn policy_refusals_are_permission_denied() {
     loader
         .load_str(
             "- { name: shell, kind: exec.native }\n- { name: secret, kind: exec.native }\n",
-            "policy.yaml",
+            Path::new("policy.yaml"),
             Some("app"),
         )
         .unwrap();

@@ -1,85 +1,112 @@
-//! exec-native beside its baseline, raw `tokio::process`, in one run.
+//! exec-native beside its baseline, `std::process::Command` with blocking
+//! reads on a thread, in one run (release; `cargo xtask bench`).
 //!
 //! Each figure alternates the two sides run by run (so machine noise hits both
-//! alike) and prints the medians and their ratio. Run with `cargo xtask bench`.
+//! alike) and prints the medians and their ratio, with the goal of issue 7.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use exec_core::conformance::bench::{figure, header};
-
 use exec_core::{ExecOptions, Executor, ExecutorSettings};
 use exec_native::NativeExecutor;
+use exec_test_support::bench::{figure, header, single_figure, std_baseline, throughput_figure};
+use exec_test_support::procfs::{peak_rss, reset_peak_rss};
 use tokio::io::AsyncReadExt;
 
-const BIG: usize = 64 * 1024 * 1024;
+const GIB: u64 = 1024 * 1024 * 1024;
 
 async fn native_true(exec: &NativeExecutor) {
-    let process = exec.create_process("true", ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process(["true"].into(), ExecOptions::new())
+        .unwrap();
     process.start().await.unwrap();
     assert!(process.wait().await.unwrap().success());
     process.close(false).await.unwrap();
 }
 
-async fn tokio_true() {
-    let status = tokio::process::Command::new("/bin/true")
-        .env_clear()
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-}
-
-async fn native_big(exec: &NativeExecutor) {
+/// 1 GiB read with the zero-copy `read_chunk(64 KiB)`.
+async fn native_chunks(exec: &NativeExecutor) {
     let process = exec
-        .create_process(&format!("head -c {BIG} /dev/zero"), ExecOptions::new())
+        .create_process(
+            format!("head -c {GIB} /dev/zero").into(),
+            ExecOptions::new(),
+        )
         .unwrap();
     let mut stdout = process.take_stdout().unwrap();
     process.start().await.unwrap();
-    let mut bytes = Vec::with_capacity(BIG);
-    stdout.read_to_end(&mut bytes).await.unwrap();
-    assert_eq!(bytes.len(), BIG);
+    let mut total = 0u64;
+    while let Some(chunk) = stdout.read_chunk(64 * 1024).await.unwrap() {
+        total += chunk.len() as u64;
+    }
+    assert_eq!(total, GIB);
     assert!(process.wait().await.unwrap().success());
 }
 
-async fn tokio_big() {
-    let mut child = tokio::process::Command::new("/usr/bin/head")
-        .args(["-c", &BIG.to_string(), "/dev/zero"])
-        .env_clear()
-        .stdout(std::process::Stdio::piped())
-        .spawn()
+/// 1 GiB read through `AsyncRead` into one 64 KiB buffer.
+async fn native_async_read(exec: &NativeExecutor) {
+    let process = exec
+        .create_process(
+            format!("head -c {GIB} /dev/zero").into(),
+            ExecOptions::new(),
+        )
         .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut bytes = Vec::with_capacity(BIG);
-    stdout.read_to_end(&mut bytes).await.unwrap();
-    assert_eq!(bytes.len(), BIG);
-    assert!(child.wait().await.unwrap().success());
+    let mut stdout = process.take_stdout().unwrap();
+    process.start().await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = stdout.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    assert_eq!(total, GIB);
+    assert!(process.wait().await.unwrap().success());
+}
+
+async fn std_gib() {
+    assert_eq!(std_baseline::read_stdout(GIB).await, GIB);
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let exec = NativeExecutor::new(
-        ExecutorSettings::new("bench:native").default_env_var("PATH", "/usr/bin:/bin"),
+        ExecutorSettings::new("bench:native").with_default_env_var("PATH", "/usr/bin:/bin"),
     );
-    println!(
-        "medians; baseline = tokio::process with the same pipes; ratio = exec-native / baseline"
-    );
+    println!("medians; baseline = std::process::Command, blocking 64 KiB reads on a thread");
     header("exec-native");
     figure(
         "spawn + wait `true` (500 runs)",
+        "<= 1.15x time",
         500,
         || native_true(&exec),
-        tokio_true,
+        || std_baseline::spawn_and_wait("/usr/bin/true"),
     )
     .await;
-    figure(
-        "64 MiB of stdout (15 runs)",
-        15,
-        || native_big(&exec),
-        tokio_big,
+    throughput_figure(
+        "1 GiB stdout, read_chunk(64 KiB) (7 runs)",
+        ">= 0.9x throughput",
+        GIB,
+        7,
+        || native_chunks(&exec),
+        std_gib,
     )
     .await;
+    throughput_figure(
+        "1 GiB stdout, AsyncRead 64 KiB (7 runs)",
+        ">= 0.9x throughput",
+        GIB,
+        7,
+        || native_async_read(&exec),
+        std_gib,
+    )
+    .await;
+    reset_peak_rss();
+    native_chunks(&exec).await;
+    let peak = peak_rss().unwrap_or(0);
+    single_figure(
+        "peak RSS, 1 GiB read_chunk loop",
+        &format!("{:.1} MiB", peak as f64 / 1048576.0),
+        "< 64 MiB",
+    );
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 /// Runs `command` and prints what it wrote and how it ended.
 async fn show(executor: &dyn Executor, command: &str, options: ExecOptions) {
     println!("$ {command}");
-    let process = match executor.create_process(command, options) {
+    let process = match executor.create_process(command.into(), options) {
         Ok(process) => process,
         Err(err) => {
             println!("  refused ({}): {err}\n", err.kind());
@@ -41,14 +41,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A clean environment: the child sees these variables and nothing of ours.
     let shell: Arc<dyn Executor> = Arc::new(NativeExecutor::new(
         ExecutorSettings::new("app:shell")
-            .default_env_var("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .default_env_var("LANG", "C.UTF-8"),
+            .with_default_env_var("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .with_default_env_var("LANG", "C.UTF-8"),
     ));
     show(shell.as_ref(), "echo 'hello from exec'", ExecOptions::new()).await;
     show(
         shell.as_ref(),
         "env",
-        ExecOptions::new().env("GREETING", "hi"),
+        ExecOptions::new().with_env("GREETING", "hi"),
     )
     .await;
     show(
@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     show(
         shell.as_ref(),
         "sleep 5",
-        ExecOptions::new().timeout(Duration::from_millis(300)),
+        ExecOptions::new().with_timeout(Duration::from_millis(300)),
     )
     .await;
     show(
@@ -74,8 +74,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A restricted executor: only the listed commands run, compared word by word.
     let restricted = NativeExecutor::new(
         ExecutorSettings::new("app:restricted")
-            .default_env_var("PATH", "/usr/bin:/bin")
-            .whitelist(Whitelist::parse(["uname -s", "echo 'a b'"])?),
+            .with_default_env_var("PATH", "/usr/bin:/bin")
+            .with_whitelist(Whitelist::parse(["uname -s", "echo 'a b'"])?),
     );
     show(&restricted, "uname   -s", ExecOptions::new()).await;
     show(&restricted, "echo \"a b\"", ExecOptions::new()).await;

@@ -30,11 +30,11 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let settings = ExecutorSettings::new("app:shell")
-//!     .default_env_var("PATH", "/usr/bin:/bin")
-//!     .whitelist(Whitelist::parse(["echo hello", "sh -c 'exit 3'"])?);
+//!     .with_default_env_var("PATH", "/usr/bin:/bin")
+//!     .with_whitelist(Whitelist::parse(["echo hello", "sh -c 'exit 3'"])?);
 //! let executor: Arc<dyn Executor> = Arc::new(NativeExecutor::new(settings));
 //!
-//! let process = executor.create_process("echo hello", ExecOptions::new())?;
+//! let process = executor.create_process("echo hello".into(), ExecOptions::new())?;
 //! let mut stdout = process.take_stdout().expect("stdout is taken once");
 //! process.start().await?;
 //! let mut text = String::new();
@@ -42,11 +42,12 @@
 //! assert_eq!(text, "hello\n");
 //! assert!(process.wait().await?.success());
 //!
-//! let process = executor.create_process("sh -c 'exit 3'", ExecOptions::new())?;
+//! // Words a caller holds need no quoting.
+//! let process = executor.create_process(["sh", "-c", "exit 3"].into(), ExecOptions::new())?;
 //! process.start().await?;
-//! assert_eq!(process.wait().await?.code(), 3);
+//! assert_eq!(process.wait().await?.code(), Some(3));
 //!
-//! let denied = executor.create_process("rm -rf /", ExecOptions::new()).unwrap_err();
+//! let denied = executor.create_process("rm -rf /".into(), ExecOptions::new()).unwrap_err();
 //! assert_eq!(denied.kind(), exec_core::ErrorKind::PermissionDenied);
 //! # Ok(())
 //! # }
@@ -61,7 +62,9 @@ mod process;
 pub use lookup::DEFAULT_PATH;
 pub use process::NativeProcess;
 
-use exec_core::{ExecOptions, Executor, ExecutorSettings, Process, Result};
+use exec_core::{
+    Capabilities, CommandSpec, ExecOptions, Executor, ExecutorSettings, Process, Result,
+};
 use std::time::Duration;
 
 /// How long `close(false)` waits after SIGTERM before it sends SIGKILL.
@@ -102,8 +105,18 @@ impl Executor for NativeExecutor {
         self.settings.id()
     }
 
-    fn create_process(&self, command_line: &str, options: ExecOptions) -> Result<Box<dyn Process>> {
-        let command = self.settings.prepare(command_line, options)?;
+    /// A host pid and signals; no OOM reporting (a host process has no memory
+    /// limit of its own to be killed for).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().with_host_pid(true).with_signals(true)
+    }
+
+    fn create_process(
+        &self,
+        command: CommandSpec,
+        options: ExecOptions,
+    ) -> Result<Box<dyn Process>> {
+        let command = self.settings.prepare(command, options)?;
         Ok(Box::new(NativeProcess::new(command, self.close_grace)))
     }
 }

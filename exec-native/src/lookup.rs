@@ -43,9 +43,9 @@ mod tests {
     fn prepared(line: &str, path: Option<&str>) -> PreparedCommand {
         let mut settings = ExecutorSettings::new("t:lookup");
         if let Some(path) = path {
-            settings = settings.default_env_var("PATH", path);
+            settings = settings.with_default_env_var("PATH", path);
         }
-        settings.prepare(line, ExecOptions::new()).unwrap()
+        settings.prepare(line.into(), ExecOptions::new()).unwrap()
     }
 
     #[test]

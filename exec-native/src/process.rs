@@ -7,8 +7,10 @@
 //! never blocks `signal` or `close` in another.
 
 use crate::lookup::resolve_program;
-use exec_core::stdio::{BackendStdio, OutputSink};
-use exec_core::{BoxFuture, Error, ExitStatus, PreparedCommand, Process, Result, Stdio};
+use exec_core::pipes::{BackendPipes, OutputSink};
+use exec_core::{
+    BoxFuture, Error, ErrorKind, ExitStatus, Pipes, PreparedCommand, Process, ProcessState, Result,
+};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -30,6 +32,9 @@ enum Outcome {
     TimedOut,
 }
 
+/// The backend's name in errors.
+pub(crate) const BACKEND: &str = "native";
+
 #[derive(Debug)]
 enum State {
     Created,
@@ -42,35 +47,44 @@ enum State {
     ClosedBeforeStart,
 }
 
+impl State {
+    fn started(&self) -> bool {
+        matches!(self, State::Running { .. })
+    }
+}
+
 /// A host process created by [`NativeExecutor`](crate::NativeExecutor).
 pub struct NativeProcess {
     command: PreparedCommand,
     close_grace: Duration,
-    stdio: Stdio,
-    backend_stdio: Mutex<Option<BackendStdio>>,
+    pipes: Pipes,
+    backend_pipes: Mutex<Option<BackendPipes>>,
     state: Arc<Mutex<State>>,
+    /// Set by `close`: the state every layer sees is then `Closed`.
+    closed: std::sync::atomic::AtomicBool,
     outcome: watch::Sender<Option<Outcome>>,
 }
 
 impl NativeProcess {
     pub(crate) fn new(command: PreparedCommand, close_grace: Duration) -> Self {
-        let (stdio, backend_stdio) = command.stdio();
+        let (pipes, backend_pipes) = command.pipes();
         Self {
             command,
             close_grace,
-            stdio,
-            backend_stdio: Mutex::new(Some(backend_stdio)),
+            pipes,
+            backend_pipes: Mutex::new(Some(backend_pipes)),
             state: Arc::new(Mutex::new(State::Created)),
+            closed: std::sync::atomic::AtomicBool::new(false),
             outcome: watch::Sender::new(None),
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 
     fn spawn(&self) -> Result<()> {
-        let mut state = self.state();
+        let mut state = self.lock_state();
         match *state {
             State::Created => {}
             State::Running { .. } => {
@@ -89,7 +103,8 @@ impl NativeProcess {
                 return Err(Error::NotFound {
                     what: format!(
                         "work dir {:?} for command {:?}",
-                        dir, self.command.command_line
+                        dir,
+                        self.command.display()
                     ),
                 });
             }
@@ -108,22 +123,18 @@ impl NativeProcess {
             cmd.current_dir(dir);
         }
         let started = Instant::now();
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::io(
-                format!(
-                    "start {:?} ({})",
-                    self.command.command_line,
-                    program.display()
-                ),
-                e,
-            )
-        })?;
+        let mut child = cmd.spawn().map_err(|e| self.spawn_error(&program, e))?;
         let pid = child.id().ok_or_else(|| {
-            Error::other(
-                exec_core::ErrorKind::Other,
-                "the child exited before its pid was known",
+            Error::backend(
+                BACKEND,
+                ErrorKind::Other,
+                format!(
+                    "{:?} exited before its pid was known",
+                    self.command.display()
+                ),
             )
         })?;
+        self.command.audit.started(Some(pid));
         let pgid = Pid::from_raw(pid as i32);
         *state = State::Running {
             pgid,
@@ -131,8 +142,8 @@ impl NativeProcess {
         };
         drop(state);
 
-        let backend = lock(&self.backend_stdio).take();
-        if let Some(BackendStdio {
+        let backend = lock(&self.backend_pipes).take();
+        if let Some(BackendPipes {
             stdin,
             stdout,
             stderr,
@@ -154,6 +165,7 @@ impl NativeProcess {
             pgid,
             started,
             timeout: self.command.timeout,
+            audit: self.command.audit.clone(),
             state: self.state.clone(),
             outcome: self.outcome.clone(),
         };
@@ -161,17 +173,49 @@ impl NativeProcess {
         Ok(())
     }
 
+    /// The error for a failed spawn: an argument list the kernel refuses as
+    /// too long is `Invalid` with its size; the rest keep their I/O kind.
+    fn spawn_error(&self, program: &std::path::Path, error: std::io::Error) -> Error {
+        if error.raw_os_error() == Some(nix::libc::E2BIG) {
+            let words: usize = self.command.argv.iter().map(|w| w.len() + 1).sum();
+            let env: usize = self
+                .command
+                .env
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum();
+            let pointers = (self.command.argv.len() + self.command.env.len() + 2)
+                * std::mem::size_of::<usize>();
+            let limit = nix::unistd::sysconf(nix::unistd::SysconfVar::ARG_MAX)
+                .ok()
+                .flatten()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0);
+            return Error::ArgumentListTooLong {
+                command: self.command.display().to_owned(),
+                size: words + env + pointers,
+                limit,
+            };
+        }
+        Error::backend_io(
+            BACKEND,
+            format!("start {:?} ({})", self.command.display(), program.display()),
+            error,
+        )
+    }
+
     /// Sends `signal` to the process group if the child has not been reaped.
     fn signal_group(&self, signal: Signal) -> Result<()> {
-        let state = self.state();
+        let state = self.lock_state();
         match *state {
             State::Running {
                 pgid,
                 reaped: false,
             } => match killpg(pgid, signal) {
                 Ok(()) | Err(Errno::ESRCH) => Ok(()),
-                Err(errno) => Err(Error::io(
-                    format!("send {signal} to {:?}", self.command.command_line),
+                Err(errno) => Err(Error::backend_io(
+                    BACKEND,
+                    format!("send {signal} to {:?}", self.command.display()),
                     errno.into(),
                 )),
             },
@@ -184,7 +228,7 @@ impl NativeProcess {
     }
 
     async fn wait_outcome(&self) -> Result<Outcome> {
-        if !matches!(*self.state(), State::Running { .. }) {
+        if !self.lock_state().started() {
             return Err(Error::invalid_state(
                 "wait for the process",
                 "it has not been started",
@@ -192,12 +236,9 @@ impl NativeProcess {
         }
         let mut receiver = self.outcome.subscribe();
         let outcome = receiver.wait_for(Option::is_some).await.map_err(|_| {
-            Error::other(
-                exec_core::ErrorKind::Other,
-                "the process supervisor stopped",
-            )
+            Error::backend(BACKEND, ErrorKind::Other, "the process supervisor stopped")
         })?;
-        outcome.ok_or_else(|| Error::other(exec_core::ErrorKind::Other, "no outcome"))
+        outcome.ok_or_else(|| Error::backend(BACKEND, ErrorKind::Other, "no outcome"))
     }
 
     async fn close_running(&self, force: bool) -> Result<()> {
@@ -221,11 +262,12 @@ impl NativeProcess {
                         .await
                         .is_ok();
                 if !exited_after_kill {
-                    return Err(Error::other(
-                        exec_core::ErrorKind::Timeout,
+                    return Err(Error::backend(
+                        BACKEND,
+                        ErrorKind::Timeout,
                         format!(
                             "{:?} did not exit within {KILL_WAIT:?} of SIGKILL",
-                            self.command.command_line
+                            self.command.display()
                         ),
                     ));
                 }
@@ -236,12 +278,24 @@ impl NativeProcess {
 }
 
 impl Process for NativeProcess {
-    fn stdio(&self) -> &Stdio {
-        &self.stdio
+    fn pipes(&self) -> &Pipes {
+        &self.pipes
+    }
+
+    fn state(&self) -> ProcessState {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return ProcessState::Closed;
+        }
+        match *self.lock_state() {
+            State::Created => ProcessState::Created,
+            State::ClosedBeforeStart => ProcessState::Closed,
+            State::Running { .. } if self.outcome.borrow().is_some() => ProcessState::Exited,
+            State::Running { .. } => ProcessState::Running,
+        }
     }
 
     fn id(&self) -> Option<u32> {
-        match *self.state() {
+        match *self.lock_state() {
             State::Running { pgid, .. } => u32::try_from(pgid.as_raw()).ok(),
             _ => None,
         }
@@ -257,7 +311,11 @@ impl Process for NativeProcess {
                 field: "signal".to_owned(),
                 reason: format!("{signal} is not a signal number"),
             })?;
-            self.signal_group(signal)
+            self.signal_group(signal)?;
+            if self.outcome.borrow().is_none() {
+                self.command.audit.signalled(signal as i32);
+            }
+            Ok(())
         })
     }
 
@@ -276,22 +334,28 @@ impl Process for NativeProcess {
     fn close(&self, force: bool) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let started = {
-                let mut state = self.state();
+                let mut state = self.lock_state();
                 match *state {
                     State::Created => {
                         *state = State::ClosedBeforeStart;
+                        // Readers taken before start see the end of the stream.
+                        lock(&self.backend_pipes).take();
                         false
                     }
                     State::ClosedBeforeStart => false,
                     State::Running { .. } => true,
                 }
             };
+            let first_close = !self.closed.swap(true, std::sync::atomic::Ordering::AcqRel);
+            if first_close {
+                self.command.audit.closed(force);
+            }
             let result = if started {
                 self.close_running(force).await
             } else {
                 Ok(())
             };
-            self.stdio.release();
+            self.pipes.release();
             result
         })
     }
@@ -303,7 +367,7 @@ impl Drop for NativeProcess {
         if let State::Running {
             pgid,
             reaped: false,
-        } = *self.state()
+        } = *self.lock_state()
         {
             let _ = killpg(pgid, Signal::SIGKILL);
         }
@@ -314,8 +378,8 @@ impl fmt::Debug for NativeProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NativeProcess")
             .field("executor", &self.command.executor_id)
-            .field("command", &self.command.command_line)
-            .field("state", &*self.state())
+            .field("command", &self.command.display())
+            .field("state", &*self.lock_state())
             .field("outcome", &*self.outcome.borrow())
             .finish_non_exhaustive()
     }
@@ -328,6 +392,7 @@ struct Supervisor {
     pgid: Pid,
     started: Instant,
     timeout: Option<Duration>,
+    audit: exec_core::audit::Audit,
     state: Arc<Mutex<State>>,
     outcome: watch::Sender<Option<Outcome>>,
 }
@@ -355,7 +420,10 @@ impl Supervisor {
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
         let outcome = match waited {
-            _ if timed_out => Outcome::TimedOut,
+            _ if timed_out => {
+                self.audit.timed_out(self.timeout.unwrap_or_default());
+                Outcome::TimedOut
+            }
             Ok(status) => Outcome::Exited(match (status.code(), status.signal()) {
                 (Some(code), _) => ExitStatus::from_code(code, duration),
                 (None, Some(signal)) => ExitStatus::from_signal(signal, duration),
@@ -364,6 +432,9 @@ impl Supervisor {
             // waitpid failing here means the child is already gone; say how little we know.
             Err(_) => Outcome::Exited(ExitStatus::from_code(-1, duration)),
         };
+        if let Outcome::Exited(status) = &outcome {
+            self.audit.exited(status);
+        }
         self.outcome.send_replace(Some(outcome));
     }
 }

@@ -5,13 +5,15 @@
 
 mod common;
 
-use exec_core::conformance::leaks::{open_fds, zombie_children};
 use exec_core::{ExecOptions, Executor};
+use exec_test_support::procfs::{open_fds, zombie_children};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 async fn run_once(exec: &dyn Executor, line: &str) {
-    let process = exec.create_process(line, ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process(line.into(), ExecOptions::new())
+        .unwrap();
     process.start().await.unwrap();
     process.wait().await.unwrap();
     process.close(false).await.unwrap();
@@ -39,12 +41,16 @@ async fn two_thousand_runs_leave_no_zombie_and_no_open_fd() {
                     0 => run_once(exec, "true").await,
                     1 => run_once(exec, "sh -c 'sleep 30 & exit 3'").await,
                     2 => {
-                        let p = exec.create_process("sleep 30", ExecOptions::new()).unwrap();
+                        let p = exec
+                            .create_process("sleep 30".into(), ExecOptions::new())
+                            .unwrap();
                         p.start().await.unwrap();
                         p.close(true).await.unwrap();
                     }
                     _ => {
-                        let p = exec.create_process("sleep 30", ExecOptions::new()).unwrap();
+                        let p = exec
+                            .create_process("sleep 30".into(), ExecOptions::new())
+                            .unwrap();
                         p.start().await.unwrap();
                         drop(p);
                     }

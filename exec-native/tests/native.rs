@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 
 async fn stdout_of(executor: &dyn Executor, line: &str, options: ExecOptions) -> String {
     let output = executor
-        .create_process(line, options)
+        .create_process(line.into(), options)
         .unwrap()
         .output()
         .await
@@ -33,7 +33,7 @@ async fn programs_are_found_through_the_childs_path() {
 
     let path = format!("{}:/bin:/usr/bin", dir.path().display());
     let exec =
-        NativeExecutor::new(ExecutorSettings::new("test:path").default_env_var("PATH", path));
+        NativeExecutor::new(ExecutorSettings::new("test:path").with_default_env_var("PATH", path));
     assert_eq!(
         stdout_of(&exec, "exec-native-probe", ExecOptions::new()).await,
         "found me\n"
@@ -42,7 +42,7 @@ async fn programs_are_found_through_the_childs_path() {
     // Without PATH in the child's environment, only the safe default is searched.
     let exec = NativeExecutor::new(ExecutorSettings::new("test:no-path"));
     let process = exec
-        .create_process("exec-native-probe", ExecOptions::new())
+        .create_process("exec-native-probe".into(), ExecOptions::new())
         .unwrap();
     let err = process.start().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -63,7 +63,7 @@ async fn the_hosts_path_is_never_searched() {
     );
     let exec = NativeExecutor::new(ExecutorSettings::new("test:host-path"));
     let process = exec
-        .create_process("cargo --version", ExecOptions::new())
+        .create_process("cargo --version".into(), ExecOptions::new())
         .unwrap();
     assert_eq!(
         process.start().await.unwrap_err().kind(),
@@ -75,7 +75,7 @@ async fn the_hosts_path_is_never_searched() {
 async fn a_missing_program_is_not_found_at_start_and_named() {
     let exec = executor("missing");
     let process = exec
-        .create_process("no-such-program-here --flag", ExecOptions::new())
+        .create_process("no-such-program-here --flag".into(), ExecOptions::new())
         .unwrap();
     let err = process.start().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -88,7 +88,7 @@ async fn a_missing_program_is_not_found_at_start_and_named() {
     process.close(true).await.unwrap();
 
     let process = exec
-        .create_process("/no/such/file", ExecOptions::new())
+        .create_process("/no/such/file".into(), ExecOptions::new())
         .unwrap();
     let err = process.start().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -102,7 +102,7 @@ async fn a_file_that_is_not_executable_is_permission_denied() {
     std::fs::write(&script, "#!/bin/sh\necho no\n").unwrap();
     let exec = executor("not-executable");
     let process = exec
-        .create_process(script.to_str().unwrap(), ExecOptions::new())
+        .create_process(script.to_str().unwrap().into(), ExecOptions::new())
         .unwrap();
     let err = process.start().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
@@ -112,7 +112,10 @@ async fn a_file_that_is_not_executable_is_permission_denied() {
 async fn a_missing_work_dir_is_not_found_and_named() {
     let exec = executor("work-dir");
     let process = exec
-        .create_process("pwd", ExecOptions::new().work_dir("/no/such/dir"))
+        .create_process(
+            "pwd".into(),
+            ExecOptions::new().with_work_dir("/no/such/dir"),
+        )
         .unwrap();
     let err = process.start().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -126,14 +129,16 @@ async fn a_missing_work_dir_is_not_found_and_named() {
 async fn the_environment_is_exactly_the_merged_one() {
     let exec = NativeExecutor::new(
         ExecutorSettings::new("test:env")
-            .default_env_var("PATH", "/usr/bin:/bin")
-            .default_env_var("A", "1")
-            .default_env_var("B", "1"),
+            .with_default_env_var("PATH", "/usr/bin:/bin")
+            .with_default_env_var("A", "1")
+            .with_default_env_var("B", "1"),
     );
     let out = stdout_of(
         &exec,
         "env",
-        ExecOptions::new().env("B", "2").env("C", "with = sign"),
+        ExecOptions::new()
+            .with_env("B", "2")
+            .with_env("C", "with = sign"),
     )
     .await;
     let child: BTreeMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
@@ -167,7 +172,10 @@ async fn close_without_force_sends_sigterm() {
 async fn close_escalates_to_sigkill_after_the_grace_period() {
     let exec = executor("close-kill").close_grace(Duration::from_millis(300));
     let process = exec
-        .create_process("sh -c 'trap \"\" TERM; sleep 30'", ExecOptions::new())
+        .create_process(
+            "sh -c 'trap \"\" TERM; sleep 30'".into(),
+            ExecOptions::new(),
+        )
         .unwrap();
     process.start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await; // let the trap be set
@@ -184,7 +192,7 @@ async fn close_escalates_to_sigkill_after_the_grace_period() {
 #[tokio::test]
 async fn the_timeout_kills_the_whole_group() {
     let exec = executor("timeout-group");
-    let options = ExecOptions::new().timeout(Duration::from_millis(300));
+    let options = ExecOptions::new().with_timeout(Duration::from_millis(300));
     let (process, grandchild) = with_grandchild(&exec, "wait", options).await;
     assert_eq!(process.wait().await.unwrap_err().kind(), ErrorKind::Timeout);
     assert_dies(grandchild, "the timeout").await;
@@ -212,14 +220,16 @@ async fn signals_reach_the_whole_group() {
     let exec = executor("signal-group");
     let (process, grandchild) = with_grandchild(&exec, "wait", ExecOptions::new()).await;
     process.signal(15).await.unwrap();
-    assert_eq!(process.wait().await.unwrap().code(), 143);
+    assert_eq!(process.wait().await.unwrap().shell_code(), 143);
     assert_dies(grandchild, "signal(15)").await;
 }
 
 #[tokio::test]
 async fn a_bad_signal_number_is_invalid() {
     let exec = executor("bad-signal");
-    let process = exec.create_process("sleep 5", ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process("sleep 5".into(), ExecOptions::new())
+        .unwrap();
     process.start().await.unwrap();
     let err = process.signal(999).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Invalid);
@@ -230,7 +240,9 @@ async fn a_bad_signal_number_is_invalid() {
 #[tokio::test]
 async fn the_pid_is_known_once_started() {
     let exec = executor("pid");
-    let process = exec.create_process("sleep 5", ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process("sleep 5".into(), ExecOptions::new())
+        .unwrap();
     assert_eq!(process.id(), None);
     process.start().await.unwrap();
     let pid = process.id().unwrap();
@@ -241,7 +253,9 @@ async fn the_pid_is_known_once_started() {
 #[tokio::test]
 async fn writing_to_a_process_that_exited_is_an_error_not_a_hang() {
     let exec = executor("write-after-exit");
-    let process = exec.create_process("true", ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process("true".into(), ExecOptions::new())
+        .unwrap();
     process.start().await.unwrap();
     assert!(process.wait().await.unwrap().success());
     let big = vec![b'x'; 1 << 20];
@@ -255,7 +269,7 @@ async fn writing_to_a_process_that_exited_is_an_error_not_a_hang() {
 async fn a_dropped_reader_never_blocks_the_child() {
     let exec = executor("dropped-reader");
     let process = exec
-        .create_process("head -c 20000000 /dev/zero", ExecOptions::new())
+        .create_process("head -c 20000000 /dev/zero".into(), ExecOptions::new())
         .unwrap();
     drop(process.take_stdout());
     process.start().await.unwrap();
@@ -270,11 +284,11 @@ async fn a_dropped_reader_never_blocks_the_child() {
 async fn output_past_the_buffer_waits_for_the_reader_and_is_complete() {
     let exec = NativeExecutor::new(
         ExecutorSettings::new("test:small-buffer")
-            .default_env_var("PATH", common::PATH)
-            .output_buffer(16 * 1024),
+            .with_default_env_var("PATH", common::PATH)
+            .with_output_buffer(16 * 1024),
     );
     let process = exec
-        .create_process("head -c 1000000 /dev/zero", ExecOptions::new())
+        .create_process("head -c 1000000 /dev/zero".into(), ExecOptions::new())
         .unwrap();
     process.start().await.unwrap();
     // Past pipe + buffer the child blocks until someone reads.

@@ -3,13 +3,15 @@
 
 use exec_core::{ExecOptions, Executor, ExecutorSettings, Process};
 use exec_native::NativeExecutor;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 pub const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 pub fn executor(name: &str) -> NativeExecutor {
-    NativeExecutor::new(ExecutorSettings::new(format!("test:{name}")).default_env_var("PATH", PATH))
+    NativeExecutor::new(
+        ExecutorSettings::new(format!("test:{name}")).with_default_env_var("PATH", PATH),
+    )
 }
 
 /// Starts `sh -c '<background> & echo $!; <rest>'` and returns the process and the
@@ -20,7 +22,9 @@ pub async fn with_grandchild(
     options: ExecOptions,
 ) -> (Box<dyn Process>, i32) {
     let line = format!("sh -c 'sleep 300 & echo $!; {rest}'");
-    let process = executor.create_process(&line, options).unwrap();
+    let process = executor
+        .create_process(line.as_str().into(), options)
+        .unwrap();
     let stdout = process.take_stdout().unwrap();
     process.start().await.unwrap();
     let mut lines = BufReader::new(stdout).lines();
@@ -38,28 +42,12 @@ pub async fn with_grandchild(
     (process, pid)
 }
 
-/// Whether `pid` is a live (not zombie) process.
-pub fn is_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            // The state follows the parenthesised command name.
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.trim_start().chars().next());
-            !matches!(state, Some('Z' | 'X'))
-        }
-        Err(_) => false,
-    }
-}
+pub use exec_test_support::procfs::is_alive;
 
 /// Waits up to 5 s for `pid` to die.
 pub async fn assert_dies(pid: i32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while is_alive(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "grandchild {pid} still alive after {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        exec_test_support::procfs::ends_within_async(pid, Duration::from_secs(5)).await,
+        "grandchild {pid} still alive after {what}"
+    );
 }
