@@ -10,6 +10,9 @@
 //! read, or a config that does not load (the loader's message names the file,
 //! line, entry and field). `os.exit(n)` ends with `n` after the children are
 //! cleaned up; SIGINT and SIGTERM end with 130 and 143, likewise.
+//!
+//! Audit events (what ran, what was refused; see `exec_core::audit`) go to
+//! stderr when `--log LEVEL` or `RUST_LOG` asks for them; silent otherwise.
 
 use clap::Parser;
 use exec_config::{Loader, Registry};
@@ -59,6 +62,12 @@ struct Cli {
     )]
     check: Vec<PathBuf>,
 
+    /// Print audit events (what ran and what was refused) on stderr at this
+    /// level or a filter such as `exec=info`; without it, `RUST_LOG` is
+    /// honoured, and with neither nothing is printed
+    #[arg(long = "log", value_name = "LEVEL")]
+    log: Option<String>,
+
     /// The script (`-` reads it from standard input)
     #[arg(value_name = "SCRIPT")]
     script: Option<String>,
@@ -80,6 +89,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
+    if let Err(message) = init_logging(cli.log.as_deref()) {
+        eprintln!("exec-lua: {message}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     if !cli.check.is_empty() {
         return check(&cli.check);
     }
@@ -140,6 +153,27 @@ fn read_script(path: &str) -> Result<Script, String> {
         name,
         source: exec_lua::skip_shebang(source),
     })
+}
+
+/// Sends `tracing` events to stderr as `--log` or `RUST_LOG` asks; with
+/// neither, installs nothing (silent).
+fn init_logging(flag: Option<&str>) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match flag {
+        Some(directives) => EnvFilter::try_new(directives)
+            .map_err(|e| format!("--log {directives:?}: {e}"))?,
+        None => match std::env::var("RUST_LOG") {
+            Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+                .map_err(|e| format!("RUST_LOG={directives:?}: {e}"))?,
+            _ => return Ok(()),
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init()
+        .map_err(|e| format!("cannot set up logging: {e}"))
 }
 
 fn load_registry(configs: &[PathBuf]) -> Result<Registry, String> {

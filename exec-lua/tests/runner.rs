@@ -19,9 +19,63 @@ fn exec_lua(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_exec-lua"))
         .args(args)
         .current_dir(workspace())
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+const AUDITED: &str = r#"local exec = require("exec")
+local shell = assert(exec.get("app:shell"))
+local p = assert(shell:exec("sh -c 'exit 4'", { env = { SECRET_TOKEN = "hunter2" } }))
+assert(p:start())
+assert(p:wait() == 4)
+local restricted = assert(exec.get("app:restricted"))
+assert(not restricted:exec("rm -rf /"))
+print("ran")
+"#;
+
+#[test]
+fn audit_events_go_to_stderr_when_asked_and_never_show_env_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(dir.path(), "audited.lua", AUDITED);
+    let by_flag = exec_lua(&["--log", "info", &script]);
+    let by_env = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .arg(&script)
+        .env("RUST_LOG", "exec=info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    for output in [by_flag, by_env] {
+        assert_exit(&output, 0);
+        assert_eq!(text(&output.stdout), "ran\n");
+        let log = text(&output.stderr);
+        for expected in [
+            "exec: acquire",
+            "exec: allowed",
+            "exec: start",
+            "code=4",
+            "exec: denied",
+            "not in the command whitelist",
+            "env=LANG,PATH,SECRET_TOKEN",
+        ] {
+            assert!(log.contains(expected), "no {expected:?} in:\n{log}");
+        }
+        assert!(log.lines().any(|l| l.contains("WARN") && l.contains("exec: denied")), "{log}");
+        assert!(!log.contains("hunter2"), "an env value reached the log:\n{log}");
+    }
+}
+
+#[test]
+fn the_runner_is_silent_by_default_and_refuses_a_bad_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(dir.path(), "audited.lua", AUDITED);
+    let quiet = exec_lua(&[&script]);
+    assert_exit(&quiet, 0);
+    assert_eq!(text(&quiet.stderr), "");
+    let bad = exec_lua(&["--log", "exec=loud", &script]);
+    assert_exit(&bad, 2);
+    assert!(text(&bad.stderr).contains("--log \"exec=loud\""), "{}", text(&bad.stderr));
 }
 
 fn text(bytes: &[u8]) -> String {
