@@ -16,8 +16,10 @@
 //! ```
 //!
 //! [`new_state`] prepares a Lua state with the module, the global `errors`
-//! table and the [`sandbox`]; [`register`] adds the module and `errors` to a
-//! state you made. The executors come from an exec-config [`Registry`]
+//! table and the [`sandbox`](mod@sandbox): no command but through `exec`, no
+//! native code, and no file access unless the host allows it
+//! ([`new_state_with`] and [`StateOptions::allow_file_access`]); [`register`]
+//! adds the module and `errors` to a state you made. The executors come from an exec-config [`Registry`]
 //! (`exec.get(id)` is `Registry::get`, with its policy).
 //!
 //! # The API scripts see
@@ -105,30 +107,72 @@ pub mod errors;
 mod module;
 mod options;
 mod process;
-mod sandbox;
+pub mod sandbox;
 mod stream;
 
 pub use errors::register_errors;
 pub use exec_config::Registry;
 pub use mlua;
 pub use module::register;
-pub use sandbox::sandbox;
 #[doc(hidden)]
 pub use sandbox::skip_shebang;
+pub use sandbox::{StateOptions, sandbox, sandbox_with};
 pub use stream::DEFAULT_READ_SIZE;
 
 use mlua::{Lua, LuaOptions, StdLib};
 use std::sync::Arc;
 
-/// A new Lua state for scripts: the safe standard library, the [`sandbox`],
-/// the global `errors` table and the module `exec` over `registry`.
+/// A new Lua state for scripts: the safe standard library, the [`sandbox`](fn@sandbox)
+/// (no commands but through `exec`, no native code, no file access), the
+/// global `errors` table and the module `exec` over `registry`.
+///
+/// Scripts print to and read from the host's standard streams; they cannot
+/// open files (see [`sandbox`](mod@sandbox)). For file access, use
+/// [`new_state_with`].
 ///
 /// # Errors
 ///
 /// Only if Lua cannot allocate.
 pub fn new_state(registry: Arc<Registry>) -> mlua::Result<Lua> {
+    new_state_with(registry, StateOptions::new())
+}
+
+/// [`new_state`] with `options`: [`StateOptions::allow_file_access`] gives
+/// scripts files and the host's environment, and with them everything the
+/// host's user can do (including `/proc/self/mem`: the whitelist no longer
+/// holds). Only for trusted scripts.
+///
+/// ```
+/// use exec_lua::{Registry, StateOptions};
+/// use std::sync::Arc;
+///
+/// let dir = std::env::temp_dir();
+/// let lua = exec_lua::new_state_with(
+///     Arc::new(Registry::new()),
+///     StateOptions::new().allow_file_access(true),
+/// )?;
+/// lua.globals().set("dir", dir.to_string_lossy().as_ref())?;
+/// let text: String = lua
+///     .load(r#"
+///         local path = dir .. "/exec-lua-doc-" .. os.time() .. ".txt"
+///         local f = assert(io.open(path, "w"))
+///         f:write("kept")
+///         f:close()
+///         local text = io.open(path):read("a")
+///         os.remove(path)
+///         return text
+///     "#)
+///     .eval()?;
+/// assert_eq!(text, "kept");
+/// # Ok::<(), exec_lua::mlua::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// Only if Lua cannot allocate.
+pub fn new_state_with(registry: Arc<Registry>, options: StateOptions) -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
-    sandbox(&lua)?;
+    sandbox_with(&lua, options)?;
     register(&lua, registry)?;
     Ok(lua)
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 ///
 /// This adds; it removes nothing. For a state that also keeps scripts from
 /// going around the whitelist, use [`new_state`](crate::new_state) or call
-/// [`sandbox`](crate::sandbox) too.
+/// [`sandbox`](fn@crate::sandbox) too.
 ///
 /// # Errors
 ///
