@@ -46,6 +46,10 @@
 //! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed, process not started) |
 //! | `stream:close()` | `true`; twice is fine | |
 //!
+//! The `env` option is a table of `NAME = "value"`: names are strings, values
+//! strings (numbers and booleans are taken as text), both valid UTF-8; a list
+//! such as `{"A=1"}` or any other key is `INVALID`, naming the key.
+//!
 //! Where this does better than Wippy (and so differs): `proc:close_stdin()`
 //! exists; `wait()` never closes the streams, so output not yet read stays
 //! readable (up to 1 MiB per stream is held while nobody reads; past it the

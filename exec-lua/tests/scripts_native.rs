@@ -80,6 +80,7 @@ lua_scripts!(native();
     misuse => "misuse.lua",
     output => "output.lua",
     options => "options.lua",
+    env_names_are_utf8_strings_and_values_utf8_text => "env_names.lua",
 );
 
 #[test]
