@@ -58,8 +58,18 @@
 //! 128+n; `timeout`, `pid()` and `read_all()` exist. The `pty` option and
 //! `resize`/`attach_terminal` do not: `pty` is `INVALID`.
 //!
-//! A `wait()` pending in one coroutine (or async call into the state) does not
+//! A `wait()` pending in one async call into the state (`call_async`) does not
 //! block `signal()`, `close()` or stream reads in another.
+//!
+//! Exec calls belong in the script's main flow, which the host drives. One
+//! that has to wait (`wait()`, a `read()` before output comes, …) inside a
+//! coroutine the script made itself (`coroutine.create`/`resume`,
+//! `coroutine.wrap`) is abandoned and its coroutine closed; the resumer gets
+//! an `INVALID` error value, "exec calls cannot wait inside coroutines made
+//! with coroutine.create or coroutine.wrap …" (`false, err` from
+//! `coroutine.resume`, raised by a `wrap` function). Without a scheduler such
+//! as Wippy's `coroutine.spawn` (not here yet), read one stream to its end and
+//! then the next: each holds up to 1 MiB while unread.
 //!
 //! # Example
 //!
@@ -107,6 +117,7 @@
 //! builds the `exec-lua` binary; a library user can turn it off with
 //! `default-features = false, features = ["lua54", "vendored", "native"]`.
 
+mod coroutines;
 pub mod errors;
 mod module;
 mod options;

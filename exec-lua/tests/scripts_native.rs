@@ -81,6 +81,7 @@ lua_scripts!(native();
     output => "output.lua",
     options => "options.lua",
     env_names_are_utf8_strings_and_values_utf8_text => "env_names.lua",
+    an_exec_call_that_waits_in_a_script_coroutine_is_invalid => "coroutines.lua",
 );
 
 #[test]
