@@ -23,7 +23,7 @@
 //! | `io.lines(path)`, `io.input(path)`, `io.output(path)`, `dofile`, `os.tmpname`, `os.getenv` | raise that error |
 //! | `require(name)` | preloaded modules (`exec`) only; for any other name, "module 'name' not found" that says no file was searched |
 //!
-//! What stays is the runner's own standard streams: `print`, `io.write`,
+//! What stays is the host process's standard streams: `print`, `io.write`,
 //! `io.read`, `io.lines()` with no file name, `io.stdin`, `io.stdout`,
 //! `io.stderr` and their methods, and `io.input()`/`io.output()` with no
 //! argument or one of those handles. `os.getenv` goes too: the host's
