@@ -16,8 +16,10 @@
 //! ```
 //!
 //! [`new_state`] prepares a Lua state with the module, the global `errors`
-//! table and the [`sandbox`]; [`register`] adds the module and `errors` to a
-//! state you made. The executors come from an exec-config [`Registry`]
+//! table and the [`sandbox`](mod@sandbox): no command but through `exec`, no
+//! native code, and no file access unless the host allows it
+//! ([`new_state_with`] and [`StateOptions::allow_file_access`]); [`register`]
+//! adds the module and `errors` to a state you made. The executors come from an exec-config [`Registry`]
 //! (`exec.get(id)` is `Registry::get`, with its policy).
 //!
 //! # The API scripts see
@@ -44,6 +46,10 @@
 //! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed, process not started) |
 //! | `stream:close()` | `true`; twice is fine | |
 //!
+//! The `env` option is a table of `NAME = "value"`: names are strings, values
+//! strings (numbers and booleans are taken as text), both valid UTF-8; a list
+//! such as `{"A=1"}` or any other key is `INVALID`, naming the key.
+//!
 //! Where this does better than Wippy (and so differs): `proc:close_stdin()`
 //! exists; `wait()` never closes the streams, so output not yet read stays
 //! readable (up to 1 MiB per stream is held while nobody reads; past it the
@@ -52,8 +58,18 @@
 //! 128+n; `timeout`, `pid()` and `read_all()` exist. The `pty` option and
 //! `resize`/`attach_terminal` do not: `pty` is `INVALID`.
 //!
-//! A `wait()` pending in one coroutine (or async call into the state) does not
+//! A `wait()` pending in one async call into the state (`call_async`) does not
 //! block `signal()`, `close()` or stream reads in another.
+//!
+//! Exec calls belong in the script's main flow, which the host drives. One
+//! that has to wait (`wait()`, a `read()` before output comes, …) inside a
+//! coroutine the script made itself (`coroutine.create`/`resume`,
+//! `coroutine.wrap`) is abandoned and its coroutine closed; the resumer gets
+//! an `INVALID` error value, "exec calls cannot wait inside coroutines made
+//! with coroutine.create or coroutine.wrap …" (`false, err` from
+//! `coroutine.resume`, raised by a `wrap` function). Without a scheduler such
+//! as Wippy's `coroutine.spawn` (not here yet), read one stream to its end and
+//! then the next: each holds up to 1 MiB while unread.
 //!
 //! # Example
 //!
@@ -101,34 +117,77 @@
 //! builds the `exec-lua` binary; a library user can turn it off with
 //! `default-features = false, features = ["lua54", "vendored", "native"]`.
 
+mod coroutines;
 pub mod errors;
 mod module;
 mod options;
 mod process;
-mod sandbox;
+pub mod sandbox;
 mod stream;
 
 pub use errors::register_errors;
 pub use exec_config::Registry;
 pub use mlua;
 pub use module::register;
-pub use sandbox::sandbox;
 #[doc(hidden)]
 pub use sandbox::skip_shebang;
+pub use sandbox::{StateOptions, sandbox, sandbox_with};
 pub use stream::DEFAULT_READ_SIZE;
 
 use mlua::{Lua, LuaOptions, StdLib};
 use std::sync::Arc;
 
-/// A new Lua state for scripts: the safe standard library, the [`sandbox`],
-/// the global `errors` table and the module `exec` over `registry`.
+/// A new Lua state for scripts: the safe standard library, the [`sandbox`](fn@sandbox)
+/// (no commands but through `exec`, no native code, no file access), the
+/// global `errors` table and the module `exec` over `registry`.
+///
+/// Scripts print to and read from the host's standard streams; they cannot
+/// open files (see [`sandbox`](mod@sandbox)). For file access, use
+/// [`new_state_with`].
 ///
 /// # Errors
 ///
 /// Only if Lua cannot allocate.
 pub fn new_state(registry: Arc<Registry>) -> mlua::Result<Lua> {
+    new_state_with(registry, StateOptions::new())
+}
+
+/// [`new_state`] with `options`: [`StateOptions::allow_file_access`] gives
+/// scripts files and the host's environment, and with them everything the
+/// host's user can do (including `/proc/self/mem`: the whitelist no longer
+/// holds). Only for trusted scripts.
+///
+/// ```
+/// use exec_lua::{Registry, StateOptions};
+/// use std::sync::Arc;
+///
+/// let dir = std::env::temp_dir();
+/// let lua = exec_lua::new_state_with(
+///     Arc::new(Registry::new()),
+///     StateOptions::new().allow_file_access(true),
+/// )?;
+/// lua.globals().set("dir", dir.to_string_lossy().as_ref())?;
+/// let text: String = lua
+///     .load(r#"
+///         local path = dir .. "/exec-lua-doc-" .. os.time() .. ".txt"
+///         local f = assert(io.open(path, "w"))
+///         f:write("kept")
+///         f:close()
+///         local text = io.open(path):read("a")
+///         os.remove(path)
+///         return text
+///     "#)
+///     .eval()?;
+/// assert_eq!(text, "kept");
+/// # Ok::<(), exec_lua::mlua::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// Only if Lua cannot allocate.
+pub fn new_state_with(registry: Arc<Registry>, options: StateOptions) -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default())?;
-    sandbox(&lua)?;
+    sandbox_with(&lua, options)?;
     register(&lua, registry)?;
     Ok(lua)
 }

@@ -1,7 +1,7 @@
 //! `exec-lua`: runs a Lua script with Wippy's `exec` module.
 //!
 //! ```text
-//! exec-lua [--config FILE]... [-e CHUNK]... SCRIPT [ARGS]...
+//! exec-lua [--config FILE]... [--allow-file-access] [-e CHUNK]... SCRIPT [ARGS]...
 //! exec-lua --check FILE...
 //! ```
 //!
@@ -52,6 +52,19 @@ struct Cli {
     /// Run this chunk of Lua before SCRIPT (repeatable)
     #[arg(short = 'e', value_name = "CHUNK")]
     execute: Vec<String>,
+
+    /// Give the script every file this user can read or write, /proc/self/mem
+    /// included: native code, so the command whitelist no longer holds
+    ///
+    /// Turns on io.open, io.lines, io.input and io.output with file names,
+    /// io.tmpfile, os.remove, os.rename, os.tmpname, os.getenv, loadfile,
+    /// dofile and require from package.path. A script that can write
+    /// /proc/self/mem can overwrite the runner's own code and do anything this
+    /// user can, commands included: use it for trusted scripts only. Without
+    /// it a script reads standard input and writes standard output and error,
+    /// nothing else.
+    #[arg(long)]
+    allow_file_access: bool,
 
     /// Check config files and list their entries; run nothing
     #[arg(
@@ -286,7 +299,8 @@ fn prepare(
     script: Option<&Script>,
     exit_sender: watch::Sender<Option<u8>>,
 ) -> mlua::Result<Lua> {
-    let lua = exec_lua::new_state(Arc::new(registry))?;
+    let options = exec_lua::StateOptions::new().allow_file_access(cli.allow_file_access);
+    let lua = exec_lua::new_state_with(Arc::new(registry), options)?;
     // arg, as the standalone `lua` interpreter sets it.
     let arg = lua.create_table()?;
     arg.raw_set(-1, "exec-lua")?;

@@ -14,13 +14,21 @@ use std::sync::{Arc, Mutex};
 ///
 /// This adds; it removes nothing. For a state that also keeps scripts from
 /// going around the whitelist, use [`new_state`](crate::new_state) or call
-/// [`sandbox`](crate::sandbox) too.
+/// [`sandbox`](fn@crate::sandbox) too.
+///
+/// It also wraps `coroutine.resume` and `coroutine.wrap` (loading the
+/// coroutine library if it is not there, as mlua would for async calls): an
+/// exec call that has to wait inside a coroutine the script made itself is
+/// abandoned, and the resumer gets an `INVALID` error value saying so instead
+/// of mlua's internal "pending" value. Exec calls belong in the script's main
+/// flow, which the host drives with `call_async`/`exec_async`.
 ///
 /// # Errors
 ///
 /// Only if Lua cannot allocate, or `package.loaded` is missing.
 pub fn register(lua: &Lua, registry: Arc<Registry>) -> mlua::Result<()> {
     crate::errors::register_errors(lua)?;
+    crate::coroutines::guard(lua)?;
     let exec = lua.create_table()?;
     exec.set(
         "get",

@@ -109,18 +109,7 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
                     for pair in env.pairs::<Value, Value>() {
                         let (name, value) =
                             pair.map_err(|e| ScriptError::invalid(e.to_string()))?;
-                        let name = text(&name).ok_or_else(|| {
-                            ScriptError::invalid(format!(
-                                "option env: variable names are strings, got {}",
-                                crate::errors::lua_type(&name)
-                            ))
-                        })?;
-                        let value = text(&value).ok_or_else(|| {
-                            ScriptError::invalid(format!(
-                                "option env: the value of {name} must be a string, got {}",
-                                crate::errors::lua_type(&value)
-                            ))
-                        })?;
+                        let (name, value) = env_variable(&name, &value)?;
                         options = options.with_env(name, value);
                     }
                 }
@@ -159,15 +148,47 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
     Ok(options)
 }
 
-/// A string, or a number or boolean taken as text (as YAML `default_env` does).
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => s.to_str().ok().map(|s| s.to_owned()),
-        Value::Integer(n) => Some(n.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Boolean(b) => Some(b.to_string()),
-        _ => None,
-    }
+/// One `NAME = value` of the `env` option. The name is a UTF-8 string; the
+/// value a UTF-8 string, or a number or boolean taken as text (as YAML
+/// `default_env` does).
+fn env_variable(name: &Value, value: &Value) -> Outcome<(String, String)> {
+    let name = match name {
+        Value::String(s) => s.to_str().map(|s| s.to_owned()).map_err(|_| {
+            ScriptError::invalid(format!(
+                "option env: variable name \"{}\" must be valid UTF-8",
+                s.as_bytes().escape_ascii()
+            ))
+        })?,
+        other => {
+            let key = match other {
+                Value::Integer(n) => format!("the number {n}"),
+                Value::Number(n) => format!("the number {n}"),
+                Value::Boolean(b) => format!("the boolean {b}"),
+                other => format!("a {} key", crate::errors::lua_type(other)),
+            };
+            return Err(ScriptError::invalid(format!(
+                "option env: variable names must be strings, got {key} \
+                 (env is a table of NAME = \"value\", not a list)"
+            )));
+        }
+    };
+    let value = match value {
+        Value::String(s) => s.to_str().map(|s| s.to_owned()).map_err(|_| {
+            ScriptError::invalid(format!(
+                "option env: the value of {name} must be valid UTF-8"
+            ))
+        })?,
+        Value::Integer(n) => n.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        other => {
+            return Err(ScriptError::invalid(format!(
+                "option env: the value of {name} must be a string, got {}",
+                crate::errors::lua_type(other)
+            )));
+        }
+    };
+    Ok((name, value))
 }
 
 fn wrong_type(option: &str, expected: &str, got: &Value) -> ScriptError {

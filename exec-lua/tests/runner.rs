@@ -255,6 +255,105 @@ fn bad_usage_exits_2_and_help_exits_0() {
     assert!(text(&output.stdout).contains("Usage: exec-lua"));
 }
 
+/// Runs exec-lua with `args`, `stdin` as its standard input.
+fn exec_lua_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .args(args)
+        .current_dir(workspace())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn without_allow_file_access_a_script_has_its_standard_streams_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret.txt", "secret\n");
+    let script = write(
+        dir.path(),
+        "streams.lua",
+        r#"print("print")
+           io.write("io.write\n")
+           io.stdout:write("io.stdout\n")
+           io.stderr:write("io.stderr\n")
+           io.output():write("io.output\n")
+           print(io.read("l"), io.stdin:read("l"), io.input():read("l"))
+           for line in io.lines() do print("line", line) end
+           local f, err = io.open("/proc/self/mem", "r+b")
+           print(f, err)
+           print(pcall(io.lines, "/proc/self/maps"))
+           print(io.open(arg[1]))"#,
+    );
+    let output = exec_lua_with_stdin(&[&script, &secret], "one\ntwo\nthree\nfour\n");
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    let off = "file access is off in this sandbox (exec-lua --allow-file-access";
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "print",
+            "io.write",
+            "io.stdout",
+            "io.output",
+            "one\ttwo\tthree"
+        ],
+        "{stdout}"
+    );
+    assert_eq!(lines[5], "line\tfour", "{stdout}");
+    assert!(
+        lines[6].starts_with(&format!("nil\tio.open: {off}")),
+        "{stdout}"
+    );
+    assert!(lines[7].starts_with("false\t"), "{stdout}");
+    assert!(lines[7].contains(off), "{stdout}");
+    assert!(
+        lines[8].starts_with(&format!("nil\tio.open: {off}")),
+        "{stdout}"
+    );
+    assert_eq!(text(&output.stderr), "io.stderr\n");
+}
+
+#[test]
+fn allow_file_access_gives_the_script_files_and_says_what_it_gives_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret.txt", "secret\n");
+    let script = write(
+        dir.path(),
+        "files.lua",
+        r#"io.write(assert(io.open(arg[1])):read("a"))
+           print(io.type(io.open("/proc/self/maps")), type(os.getenv("PATH")))"#,
+    );
+    let output = exec_lua(&["--allow-file-access", &script, &secret]);
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "secret\nfile\tstring\n");
+
+    let output = exec_lua(&["--help"]);
+    assert_exit(&output, 0);
+    let help = text(&output.stdout);
+    let flag = help
+        .split("--allow-file-access")
+        .nth(1)
+        .expect("no --allow-file-access in --help");
+    for words in [
+        "every file this user can read or write",
+        "/proc/self/mem",
+        "whitelist no longer holds",
+        "trusted scripts only",
+    ] {
+        assert!(flag.contains(words), "{words:?} not in:\n{help}");
+    }
+}
+
 #[test]
 fn a_bare_list_config_gets_the_namespace_app() {
     let dir = tempfile::tempdir().unwrap();

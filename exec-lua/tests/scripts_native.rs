@@ -80,6 +80,8 @@ lua_scripts!(native();
     misuse => "misuse.lua",
     output => "output.lua",
     options => "options.lua",
+    env_names_are_utf8_strings_and_values_utf8_text => "env_names.lua",
+    an_exec_call_that_waits_in_a_script_coroutine_is_invalid => "coroutines.lua",
 );
 
 #[test]

@@ -1,17 +1,27 @@
 //! The Lua state `new_state` prepares: the sandbox (each removed function is
-//! absent, no C modules, no bytecode) and concurrency (a pending `wait()`
+//! absent, no C modules, no bytecode, no file access unless the host allows
+//! it) and concurrency (a pending `wait()`
 //! blocks neither `signal()`/`close()` nor stream reads in another call).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use exec_lua::Registry;
 use exec_lua::mlua::{Function, Lua, Value};
+use exec_lua::{Registry, StateOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn empty_state() -> Lua {
     exec_lua::new_state(Arc::new(Registry::new())).unwrap()
+}
+
+/// A state whose host allowed file access.
+fn files_state() -> Lua {
+    exec_lua::new_state_with(
+        Arc::new(Registry::new()),
+        StateOptions::new().allow_file_access(true),
+    )
+    .unwrap()
 }
 
 fn shell_state() -> Lua {
@@ -40,10 +50,10 @@ fn every_way_to_run_a_command_or_native_code_is_gone() {
     }
     // What scripts still have.
     for path in [
-        "io.open",
+        "print",
         "io.write",
+        "io.read",
         "os.time",
-        "os.getenv",
         "string.format",
         "require",
         "coroutine.wrap",
@@ -79,7 +89,8 @@ fn c_modules_do_not_load() {
 #[test]
 fn binary_chunks_are_refused_everywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let lua = empty_state();
+    // File access, so that loadfile, dofile and require read files at all.
+    let lua = files_state();
     // Real bytecode, made by an unsandboxed state.
     let bytecode = Lua::new()
         .load("return 42")
@@ -140,7 +151,7 @@ fn text_chunks_and_lua_modules_still_load() {
     std::fs::create_dir(dir.path().join("pkg")).unwrap();
     std::fs::write(dir.path().join("pkg/init.lua"), "return { name = 'pkg' }").unwrap();
     std::fs::write(dir.path().join("broken.lua"), "return {").unwrap();
-    let lua = empty_state();
+    let lua = files_state();
     lua.globals()
         .set("dir", dir.path().to_str().unwrap())
         .unwrap();
@@ -181,6 +192,231 @@ fn text_chunks_and_lua_modules_still_load() {
         results[7]
     );
     assert!(results[8].contains("cannot open"), "{}", results[8]);
+}
+
+/// What every refused file function says.
+const FILE_ACCESS_OFF: &str = "file access is off in this sandbox";
+
+#[test]
+fn by_default_no_function_reaches_a_file_or_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("existing.txt");
+    std::fs::write(&existing, "secret").unwrap();
+    std::fs::write(dir.path().join("module.lua"), "ran = true return {}").unwrap();
+    let lua = empty_state();
+    lua.globals()
+        .set("dir", dir.path().to_str().unwrap())
+        .unwrap();
+    // Each call as "name\toutcome": "nil <message>" for the functions that
+    // report a failure by returning it, "raised <message>" for the others.
+    let outcomes: Vec<String> = lua
+        .load(
+            r#"
+            local file = dir .. "/existing.txt"
+            local calls = {
+                { "io.open", function() return io.open(file) end },
+                { "io.open w", function() return io.open(dir .. "/new.txt", "w") end },
+                { "io.tmpfile", function() return io.tmpfile() end },
+                { "os.remove", function() return os.remove(file) end },
+                { "os.rename", function() return os.rename(file, dir .. "/renamed.txt") end },
+                { "loadfile", function() return loadfile(dir .. "/module.lua") end },
+                { "package.searchpath", function()
+                    return package.searchpath("module", dir .. "/?.lua") end },
+                { "io.lines", function() return io.lines(file) end },
+                { "io.input", function() return io.input(file) end },
+                { "io.input number", function() return io.input(42) end },
+                { "io.output", function() return io.output(dir .. "/out.txt") end },
+                { "dofile", function() return dofile(dir .. "/module.lua") end },
+                { "os.tmpname", function() return os.tmpname() end },
+                { "os.getenv", function() return os.getenv("PATH") end },
+            }
+            local out = {}
+            for _, call in ipairs(calls) do
+                local results = table.pack(pcall(call[2]))
+                local outcome
+                if not results[1] then
+                    outcome = "raised " .. tostring(results[2])
+                else
+                    outcome = tostring(results[2]) .. " " .. tostring(results[3])
+                end
+                out[#out + 1] = call[1] .. "\t" .. outcome
+            end
+            return out
+            "#,
+        )
+        .eval()
+        .unwrap();
+    let returns_failure = [
+        "io.open",
+        "io.open w",
+        "io.tmpfile",
+        "os.remove",
+        "os.rename",
+        "loadfile",
+        "package.searchpath",
+    ];
+    assert_eq!(outcomes.len(), 14);
+    for line in &outcomes {
+        let (name, outcome) = line.split_once('\t').unwrap();
+        let function = name.split(' ').next().unwrap();
+        if returns_failure.contains(&name) {
+            let expected = format!("nil {function}: {FILE_ACCESS_OFF}");
+            assert!(outcome.starts_with(&expected), "{name}: {outcome}");
+        } else {
+            assert!(outcome.starts_with("raised "), "{name}: {outcome}");
+            assert!(outcome.contains(function), "{name}: {outcome}");
+        }
+        assert!(outcome.contains(FILE_ACCESS_OFF), "{name}: {outcome}");
+        assert!(outcome.contains("--allow-file-access"), "{name}: {outcome}");
+    }
+    // Nothing happened to the files.
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "secret");
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["existing.txt", "module.lua"]);
+    let ran: Value = lua.globals().get("ran").unwrap();
+    assert!(ran.is_nil(), "a file's code ran");
+}
+
+#[test]
+fn by_default_require_finds_preloaded_modules_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("module.lua"), "ran = true return {}").unwrap();
+    let lua = empty_state();
+    lua.globals()
+        .set("dir", dir.path().to_str().unwrap())
+        .unwrap();
+    let (exec, ok, message): (String, bool, String) = lua
+        .load(
+            r#"
+            package.path = dir .. "/?.lua"
+            local ok, err = pcall(require, "module")
+            return type(require("exec").get), ok, tostring(err)
+            "#,
+        )
+        .eval()
+        .unwrap();
+    assert_eq!(exec, "function");
+    assert!(!ok);
+    assert!(message.contains("module 'module' not found"), "{message}");
+    assert!(
+        message.contains(&format!("no file searched: {FILE_ACCESS_OFF}")),
+        "{message}"
+    );
+    assert!(lua.globals().get::<Value>("ran").unwrap().is_nil());
+}
+
+/// The route an adversarial review took: read /proc/self/maps, open
+/// /proc/self/mem for writing, overwrite libc. Every way to open either fails.
+#[test]
+fn by_default_proc_self_mem_and_maps_cannot_be_opened() {
+    let lua = empty_state();
+    let outcomes: Vec<String> = lua
+        .load(
+            r#"
+            local out = {}
+            for _, path in ipairs({ "/proc/self/maps", "/proc/self/mem" }) do
+                for _, mode in ipairs({ "r", "rb", "r+b", "w" }) do
+                    local f, err = io.open(path, mode)
+                    out[#out + 1] = tostring(f) .. " " .. tostring(err)
+                end
+                local ok, err = pcall(io.lines, path)
+                out[#out + 1] = tostring(ok) .. " " .. tostring(err)
+                ok, err = pcall(io.input, path)
+                out[#out + 1] = tostring(ok) .. " " .. tostring(err)
+                ok, err = pcall(io.output, path)
+                out[#out + 1] = tostring(ok) .. " " .. tostring(err)
+                ok, err = pcall(dofile, path)
+                out[#out + 1] = tostring(ok) .. " " .. tostring(err)
+            end
+            -- The standard handles stay, and are still the defaults.
+            assert(io.input() == io.stdin and io.output() == io.stdout)
+            return out
+            "#,
+        )
+        .eval()
+        .unwrap();
+    assert_eq!(outcomes.len(), 16);
+    for outcome in &outcomes {
+        assert!(
+            outcome.starts_with("nil ") || outcome.starts_with("false "),
+            "{outcome}"
+        );
+        assert!(outcome.contains(FILE_ACCESS_OFF), "{outcome}");
+    }
+}
+
+#[test]
+fn with_file_access_allowed_the_file_functions_work() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("module.lua"), "return { name = 'module' }").unwrap();
+    let lua = files_state();
+    lua.globals()
+        .set("dir", dir.path().to_str().unwrap())
+        .unwrap();
+    let results: Vec<String> = lua
+        .load(
+            r#"
+            local out = {}
+            local path = dir .. "/written.txt"
+            local f = assert(io.open(path, "w"))
+            f:write("line 1\nline 2\n")
+            f:close()
+            out[#out + 1] = io.open(path):read("a")
+            local n = 0
+            for _ in io.lines(path) do n = n + 1 end
+            out[#out + 1] = tostring(n)
+            io.input(path)
+            out[#out + 1] = io.read("l")
+            io.input(io.stdin)
+            assert(io.output(dir .. "/output.txt") ~= io.stdout)
+            io.write("through io.output")
+            io.output():close()
+            io.output(io.stdout)
+            out[#out + 1] = io.open(dir .. "/output.txt"):read("a")
+            local tmp = assert(io.tmpfile())
+            tmp:write("tmp")
+            tmp:seek("set")
+            out[#out + 1] = tmp:read("a")
+            local name = os.tmpname()
+            assert(os.remove(name))
+            assert(os.rename(path, dir .. "/renamed.txt"))
+            assert(os.remove(dir .. "/renamed.txt"))
+            out[#out + 1] = tostring(io.open(dir .. "/renamed.txt"))
+            out[#out + 1] = type(os.getenv("PATH"))
+            out[#out + 1] = assert(loadfile(dir .. "/module.lua"))().name
+            out[#out + 1] = dofile(dir .. "/module.lua").name
+            package.path = dir .. "/?.lua"
+            out[#out + 1] = require("module").name
+            out[#out + 1] = package.searchpath("module", package.path)
+            -- What the host gave away: the process's own memory map.
+            out[#out + 1] = io.type(io.open("/proc/self/maps"))
+            return out
+            "#,
+        )
+        .eval()
+        .unwrap();
+    let module = format!("{}/module.lua", dir.path().display());
+    assert_eq!(
+        results,
+        [
+            "line 1\nline 2\n",
+            "2",
+            "line 1",
+            "through io.output",
+            "tmp",
+            "nil",
+            "string",
+            "module",
+            "module",
+            "module",
+            module.as_str(),
+            "file",
+        ]
+    );
 }
 
 /// Two async calls into one state, run at once, as two coroutines of a
