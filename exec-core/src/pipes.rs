@@ -207,6 +207,36 @@ impl fmt::Debug for Pipes {
     }
 }
 
+/// Buffers the reader gives back for the sink to read into again, so a stream
+/// of pieces does not allocate (and fault in) fresh memory for each.
+#[derive(Debug, Default)]
+struct BufferPool(SyncMutex<Vec<Vec<u8>>>);
+
+/// How many spare buffers a pool keeps.
+const POOL_SIZE: usize = 4;
+
+impl BufferPool {
+    fn take(&self) -> Vec<u8> {
+        let spare = match self.0.lock() {
+            Ok(mut pool) => pool.pop(),
+            Err(_) => None,
+        };
+        spare.unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+    }
+
+    fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() != READ_CHUNK {
+            return;
+        }
+        buffer.clear();
+        if let Ok(mut pool) = self.0.lock() {
+            if pool.len() < POOL_SIZE {
+                pool.push(buffer);
+            }
+        }
+    }
+}
+
 /// One output stream: the sink a backend fills and the reader a user drains,
 /// joined by a channel of the pieces read and a budget of `capacity` bytes.
 fn output_pipe(
@@ -215,15 +245,18 @@ fn output_pipe(
 ) -> (OutputSink, OutputReader) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let budget = Arc::new(Semaphore::new(capacity));
+    let pool = Arc::new(BufferPool::default());
     let sink = OutputSink {
         sender: Some(sender),
         budget: budget.clone(),
         capacity,
         written: 0,
+        pool: pool.clone(),
     };
     let reader = OutputReader {
         receiver,
         budget,
+        pool,
         capacity,
         current: Vec::new(),
         position: 0,
@@ -251,6 +284,7 @@ pub struct OutputSink {
     budget: Arc<Semaphore>,
     capacity: usize,
     written: u64,
+    pool: Arc<BufferPool>,
 }
 
 impl OutputSink {
@@ -300,7 +334,7 @@ impl OutputSink {
     /// A read error of `source`; the user's stream ends with EOF all the same.
     pub async fn pump<R: AsyncRead + Unpin>(mut self, mut source: R) -> io::Result<u64> {
         loop {
-            let mut chunk = Vec::with_capacity(READ_CHUNK);
+            let mut chunk = self.pool.take();
             if source.read_buf(&mut chunk).await? == 0 {
                 return Ok(self.written);
             }
@@ -322,6 +356,7 @@ impl OutputSink {
 pub struct OutputReader {
     receiver: mpsc::UnboundedReceiver<Vec<u8>>,
     budget: Arc<Semaphore>,
+    pool: Arc<BufferPool>,
     capacity: usize,
     current: Vec<u8>,
     position: usize,
@@ -341,6 +376,13 @@ impl OutputReader {
         std::future::poll_fn(|cx| self.poll_chunk(cx, max)).await
     }
 
+    /// Gives a piece from [`read_chunk`](OutputReader::read_chunk) back once
+    /// its bytes were used, so the backend reads into it again instead of
+    /// allocating. Optional: a piece not given back is simply freed.
+    pub fn recycle(&self, chunk: Vec<u8>) {
+        self.pool.give(chunk);
+    }
+
     /// Reads to the end of the stream.
     ///
     /// # Errors
@@ -350,10 +392,10 @@ impl OutputReader {
         let mut all = Vec::new();
         while let Some(chunk) = self.read_chunk(usize::MAX).await? {
             if all.is_empty() {
-                all = chunk;
-            } else {
-                all.extend_from_slice(&chunk);
+                all.reserve(chunk.len().max(4 * READ_CHUNK));
             }
+            all.extend_from_slice(&chunk);
+            self.recycle(chunk);
         }
         Ok(all)
     }
@@ -435,7 +477,7 @@ impl AsyncRead for OutputReader {
         buf.put_slice(&pending[..n]);
         this.position += n;
         if this.position >= this.current.len() {
-            this.current.clear();
+            this.pool.give(std::mem::take(&mut this.current));
             this.position = 0;
         }
         Poll::Ready(Ok(()))

@@ -32,7 +32,7 @@
 //! | call | returns | errors |
 //! |---|---|---|
 //! | `exec.get(id)` | `Executor` | `NOT_FOUND` (nearest id suggested), `PERMISSION_DENIED` (policy), `INVALID` |
-//! | `executor:exec(cmd, {work_dir=, env=, timeout=})` | `Process`, created, not started | `INVALID` (empty command, unclosed quote, bad option, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
+//! | `executor:exec(cmd, {work_dir=, env=, timeout=})` — `cmd` a command line, or (an extension) a list of words `{"git", "status"}` taken as they are | `Process`, created, not started | `INVALID` (empty command or list, unclosed quote, a word that is not a string, a NUL byte, bad option, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
 //! | `executor:release()` | `true`; twice is fine | |
 //! | `proc:start()` | `true` | `INVALID` (twice, closed), `NOT_FOUND` (program, work dir) |
 //! | `proc:wait()` | exit code; 128+n for death by signal n | `INVALID` (not started, closed), `TIMEOUT` |

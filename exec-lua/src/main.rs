@@ -173,8 +173,9 @@ fn read_script(path: &str) -> Result<Script, String> {
 fn init_logging(flag: Option<&str>) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
     let filter = match flag {
-        Some(directives) => EnvFilter::try_new(directives)
-            .map_err(|e| format!("--log {directives:?}: {e}"))?,
+        Some(directives) => {
+            EnvFilter::try_new(directives).map_err(|e| format!("--log {directives:?}: {e}"))?
+        }
         None => match std::env::var("RUST_LOG") {
             Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
                 .map_err(|e| format!("RUST_LOG={directives:?}: {e}"))?,

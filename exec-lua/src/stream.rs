@@ -69,8 +69,15 @@ impl Shared {
         Ok(true)
     }
 
-    /// Up to `limit` bytes, or `None` at end of stream.
-    async fn read(&self, name: &str, limit: usize) -> Outcome<Option<Vec<u8>>> {
+    /// Up to `limit` bytes made into a value by `make` (a Lua string), or
+    /// `None` at the end of the stream. `make` sees the backend's own buffer,
+    /// which goes back to the backend afterwards: one copy, into Lua.
+    async fn read<T>(
+        &self,
+        name: &str,
+        limit: usize,
+        make: impl FnOnce(&[u8]) -> Outcome<T>,
+    ) -> Outcome<Option<T>> {
         if !self.check_open(name)? {
             return Ok(None);
         }
@@ -81,11 +88,16 @@ impl Shared {
                 "cannot read {name}: the stream is closed"
             )));
         };
-        // The backend's own buffer, not a copy: Lua copies it once into its string.
-        reader
+        let chunk = reader
             .read_chunk(limit)
             .await
-            .map_err(|e| ScriptError::new(crate::errors::INTERNAL, format!("read {name}: {e}")))
+            .map_err(|e| ScriptError::new(crate::errors::INTERNAL, format!("read {name}: {e}")))?;
+        let Some(chunk) = chunk else {
+            return Ok(None);
+        };
+        let value = make(&chunk);
+        reader.recycle(chunk);
+        value.map(Some)
     }
 
     async fn read_all(&self, name: &str) -> Outcome<Vec<u8>> {
@@ -115,6 +127,20 @@ impl Shared {
     }
 }
 
+/// All of a stream as one Lua string. Lua 5.4 copies the bytes into memory
+/// of its own (for a large stream, fresh pages the kernel must zero: that copy
+/// is what `read_all` costs beyond reading); Lua 5.5 takes our buffer as it is.
+fn whole_string(lua: &mlua::Lua, bytes: Vec<u8>) -> mlua::Result<mlua::LuaString> {
+    #[cfg(feature = "lua55")]
+    {
+        lua.create_external_string(bytes)
+    }
+    #[cfg(not(feature = "lua55"))]
+    {
+        lua.create_string(bytes)
+    }
+}
+
 impl UserData for Stream {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method("read", |lua, this, size: mlua::Value| {
@@ -132,17 +158,18 @@ impl UserData for Stream {
                         .min(MAX_READ_SIZE)),
                     Err(e) => Err(e),
                 };
+                let make = |bytes: &[u8]| {
+                    lua.create_string(bytes)
+                        .map(mlua::Value::String)
+                        .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
+                };
                 let outcome = match limit {
-                    Ok(limit) => shared.read(name, limit).await,
+                    Ok(limit) => shared
+                        .read(name, limit, make)
+                        .await
+                        .map(|value| value.unwrap_or(mlua::Value::Nil)),
                     Err(e) => Err(e),
                 };
-                let outcome = outcome.and_then(|chunk| match chunk {
-                    Some(bytes) => lua
-                        .create_string(bytes)
-                        .map(mlua::Value::String)
-                        .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string())),
-                    None => Ok(mlua::Value::Nil),
-                });
                 returns(&lua, outcome)
             }
         });
@@ -152,7 +179,7 @@ impl UserData for Stream {
             drop(this);
             async move {
                 let outcome = shared.read_all(name).await.and_then(|bytes| {
-                    lua.create_string(bytes)
+                    whole_string(&lua, bytes)
                         .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
                 });
                 returns(&lua, outcome)

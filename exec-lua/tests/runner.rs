@@ -61,8 +61,15 @@ fn audit_events_go_to_stderr_when_asked_and_never_show_env_values() {
         ] {
             assert!(log.contains(expected), "no {expected:?} in:\n{log}");
         }
-        assert!(log.lines().any(|l| l.contains("WARN") && l.contains("exec: denied")), "{log}");
-        assert!(!log.contains("hunter2"), "an env value reached the log:\n{log}");
+        assert!(
+            log.lines()
+                .any(|l| l.contains("WARN") && l.contains("exec: denied")),
+            "{log}"
+        );
+        assert!(
+            !log.contains("hunter2"),
+            "an env value reached the log:\n{log}"
+        );
     }
 }
 
@@ -75,7 +82,11 @@ fn the_runner_is_silent_by_default_and_refuses_a_bad_filter() {
     assert_eq!(text(&quiet.stderr), "");
     let bad = exec_lua(&["--log", "exec=loud", &script]);
     assert_exit(&bad, 2);
-    assert!(text(&bad.stderr).contains("--log \"exec=loud\""), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("--log \"exec=loud\""),
+        "{}",
+        text(&bad.stderr)
+    );
 }
 
 fn text(bytes: &[u8]) -> String {

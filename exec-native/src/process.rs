@@ -57,6 +57,7 @@ impl State {
 pub struct NativeProcess {
     command: PreparedCommand,
     close_grace: Duration,
+    pipe_size: usize,
     pipes: Pipes,
     backend_pipes: Mutex<Option<BackendPipes>>,
     state: Arc<Mutex<State>>,
@@ -66,11 +67,12 @@ pub struct NativeProcess {
 }
 
 impl NativeProcess {
-    pub(crate) fn new(command: PreparedCommand, close_grace: Duration) -> Self {
+    pub(crate) fn new(command: PreparedCommand, close_grace: Duration, pipe_size: usize) -> Self {
         let (pipes, backend_pipes) = command.pipes();
         Self {
             command,
             close_grace,
+            pipe_size,
             pipes,
             backend_pipes: Mutex::new(Some(backend_pipes)),
             state: Arc::new(Mutex::new(State::Created)),
@@ -151,9 +153,11 @@ impl NativeProcess {
         }) = backend
         {
             if let Some(out) = child.stdout.take() {
+                enlarge_pipe(&out, self.pipe_size);
                 tokio::spawn(pump(stdout, out));
             }
             if let Some(err) = child.stderr.take() {
+                enlarge_pipe(&err, self.pipe_size);
                 tokio::spawn(pump(stderr, err));
             }
             if let Some(child_stdin) = child.stdin.take() {
@@ -436,6 +440,17 @@ impl Supervisor {
             self.audit.exited(status);
         }
         self.outcome.send_replace(Some(outcome));
+    }
+}
+
+/// Asks the kernel for a larger pipe: the child then writes longer before it
+/// waits for us, and both sides switch less (see `NativeExecutor::pipe_size`).
+/// Best effort: a refusal (a per-user pipe quota) keeps the default size.
+fn enlarge_pipe(pipe: &impl std::os::fd::AsFd, size: usize) {
+    if let Ok(size) = i32::try_from(size) {
+        if size > 0 {
+            let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(size));
+        }
     }
 }
 

@@ -75,7 +75,10 @@ fn an_allowed_run_is_audited_from_allowed_to_close() {
         sleeper.wait().await.unwrap();
         sleeper.close(true).await.unwrap();
     });
-    let lines: Vec<&str> = log.lines().filter(|l| l.contains("executor=\"audit:shell\"") || l.contains("executor=audit:shell")).collect();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("executor=\"audit:shell\"") || l.contains("executor=audit:shell"))
+        .collect();
     let find = |what: &str| {
         lines
             .iter()
@@ -89,12 +92,18 @@ fn an_allowed_run_is_audited_from_allowed_to_close() {
     assert!(allowed.contains("env=API_TOKEN,PATH"), "{allowed}");
     assert!(find("exec: start").contains("pid="));
     let exit = find("exec: exit");
-    assert!(exit.contains("code=3") && exit.contains("oom_killed=false"), "{exit}");
+    assert!(
+        exit.contains("code=3") && exit.contains("oom_killed=false"),
+        "{exit}"
+    );
     assert!(exit.contains("duration_ms="), "{exit}");
     assert!(find("exec: close").contains("force=false"));
     assert!(find("exec: signal").contains("signal=15"));
     assert!(find("signal=15 duration_ms").contains("exec: exit"));
-    assert!(!log.contains("hunter2"), "an env value reached the log:\n{log}");
+    assert!(
+        !log.contains("hunter2"),
+        "an env value reached the log:\n{log}"
+    );
 }
 
 #[test]
@@ -111,9 +120,18 @@ fn a_denial_is_a_warning_with_its_reason() {
         .unwrap_or_else(|| panic!("no denial in:\n{log}"));
     assert!(denied.contains("WARN"), "{denied}");
     assert!(denied.contains("command=\"rm -rf /\""), "{denied}");
-    assert!(denied.contains("reason=\"not in the command whitelist\""), "{denied}");
-    assert!(!log.contains("exec: start"), "a denied command started:\n{log}");
-    assert!(!log.contains("hunter2"), "an env value reached the log:\n{log}");
+    assert!(
+        denied.contains("reason=\"not in the command whitelist\""),
+        "{denied}"
+    );
+    assert!(
+        !log.contains("exec: start"),
+        "a denied command started:\n{log}"
+    );
+    assert!(
+        !log.contains("hunter2"),
+        "an env value reached the log:\n{log}"
+    );
 }
 
 #[test]
@@ -132,5 +150,8 @@ fn a_timeout_is_a_warning() {
         .lines()
         .find(|l| l.contains("exec: timeout"))
         .unwrap_or_else(|| panic!("no timeout in:\n{log}"));
-    assert!(timeout.contains("WARN") && timeout.contains("after_ms=100"), "{timeout}");
+    assert!(
+        timeout.contains("WARN") && timeout.contains("after_ms=100"),
+        "{timeout}"
+    );
 }

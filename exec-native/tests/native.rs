@@ -170,7 +170,7 @@ async fn close_without_force_sends_sigterm() {
 
 #[tokio::test]
 async fn close_escalates_to_sigkill_after_the_grace_period() {
-    let exec = executor("close-kill").close_grace(Duration::from_millis(300));
+    let exec = executor("close-kill").with_close_grace(Duration::from_millis(300));
     let process = exec
         .create_process(
             "sh -c 'trap \"\" TERM; sleep 30'".into(),
