@@ -106,6 +106,17 @@ async fn main() {
         std_gib,
     )
     .await;
+    throughput_figure(
+        "(floor) 1 GiB into one Vec, std read_to_end vs std (5 runs)",
+        "(reference)",
+        GIB,
+        5,
+        || async {
+            assert_eq!(std_baseline::read_stdout_to_end(GIB).await, GIB);
+        },
+        std_gib,
+    )
+    .await;
     lua.gc_collect().unwrap();
     reset_peak_rss();
     lua_call(&lua_read_loop).await;

@@ -300,3 +300,62 @@ async fn output_past_the_buffer_waits_for_the_reader_and_is_complete() {
     assert_eq!(bytes.len(), 1_000_000);
     assert!(process.wait().await.unwrap().success());
 }
+
+/// An argument list the kernel refuses (E2BIG) is `Invalid`, saying how long
+/// it was and what the limit is, and quoting only the start of the command.
+#[tokio::test]
+async fn an_argument_list_too_long_is_invalid_with_its_size_and_the_limit() {
+    let exec = executor("e2big");
+    let one_huge_word = vec!["echo".to_owned(), "x".repeat(3 * 1024 * 1024)];
+    let many_words: Vec<String> = std::iter::once("echo".to_owned())
+        .chain((0..40_000).map(|_| "y".repeat(100)))
+        .collect();
+    for words in [one_huge_word, many_words] {
+        let size: usize = words.iter().map(|w| w.len() + 1).sum();
+        let process = exec
+            .create_process(words.into(), ExecOptions::new())
+            .unwrap();
+        let err = process.start().await.expect_err("E2BIG");
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+        let message = err.to_string();
+        assert!(message.len() < 600, "a {}-byte message", message.len());
+        assert!(message.contains("is too long"), "{message}");
+        let exec_core::Error::ArgumentListTooLong {
+            size: reported,
+            limit,
+            ..
+        } = err
+        else {
+            panic!("not ArgumentListTooLong: {message}");
+        };
+        assert!(reported >= size, "{reported} < {size}");
+        assert!(limit > 0, "{message}");
+        assert!(message.contains(&reported.to_string()) && message.contains(&limit.to_string()));
+        assert_eq!(process.state(), exec_core::ProcessState::Created);
+        process.close(false).await.unwrap();
+    }
+}
+
+/// The errors exec-native makes itself name it.
+#[tokio::test]
+async fn backend_errors_name_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let process = executor("named")
+        .create_process(
+            vec![script.to_str().unwrap().to_owned()].into(),
+            ExecOptions::new(),
+        )
+        .unwrap();
+    let err = process.start().await.expect_err("not executable");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(err.backend_name(), Some("native"));
+    assert!(err.to_string().starts_with("native: start "), "{err}");
+    assert!(
+        exec_core::report(&err).contains("Permission denied"),
+        "{}",
+        exec_core::report(&err)
+    );
+}

@@ -143,6 +143,31 @@ pub mod std_baseline {
         assert!(status.success());
     }
 
+    /// Runs `head -c BYTES /dev/zero` and collects its stdout into one
+    /// `Vec` with `read_to_end`: what any "read everything into one value"
+    /// costs on this machine (fresh memory for every byte); returns the length.
+    pub async fn read_stdout_to_end(bytes: u64) -> u64 {
+        tokio::task::spawn_blocking(move || {
+            let mut child = Command::new("/usr/bin/head")
+                .args(["-c", &bytes.to_string(), "/dev/zero"])
+                .env_clear()
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawning head");
+            let mut all = Vec::new();
+            child
+                .stdout
+                .take()
+                .expect("piped stdout")
+                .read_to_end(&mut all)
+                .expect("reading head's stdout");
+            assert!(child.wait().expect("waiting for head").success());
+            all.len() as u64
+        })
+        .await
+        .expect("the baseline thread")
+    }
+
     /// Runs `head -c BYTES /dev/zero` and reads its stdout to the end in
     /// blocking 64 KiB reads; returns the bytes read.
     pub async fn read_stdout(bytes: u64) -> u64 {

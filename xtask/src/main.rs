@@ -94,7 +94,7 @@ const LUA_CRATE: &str = "exec-lua";
 /// Lua versions.
 const LUA_FEATURES: &str = "lua54,vendored,send,native,cli";
 /// The other Lua versions `checks` builds exec-lua with.
-const LUA_VERSIONS: &[&str] = &["lua51", "luajit"];
+const LUA_VERSIONS: &[&str] = &["lua51", "luajit", "lua55"];
 
 /// `cargo <args>` over the whole workspace with every feature: one run for all
 /// crates but exec-lua with `--all-features`, one for exec-lua with
@@ -138,6 +138,19 @@ fn checks() -> Result<(), String> {
         }
         run(&format!("{krate} alone, no default features"), cargo(&bare))?;
     }
+    // The kit must build for a third party that turns off audit events.
+    run(
+        "exec-core alone, conformance kit without tracing",
+        cargo(&[
+            "check",
+            "--quiet",
+            "-p",
+            "exec-core",
+            "--no-default-features",
+            "--features",
+            "conformance",
+        ]),
+    )?;
     for version in LUA_VERSIONS {
         let features = format!("{version},vendored,native,cli");
         run(
@@ -161,11 +174,11 @@ const PUBLISHED: &[&str] = &["exec-core", "exec-native", "exec-config", "exec-lu
 
 fn bench() -> Result<(), String> {
     run(
-        "benchmarks (exec-native against tokio::process)",
+        "benchmarks (exec-native against std::process::Command)",
         cargo(&["bench", "-p", "exec-native", "--bench", "native"]),
     )?;
     run(
-        "benchmarks (the Lua exec module against exec-native's Rust API)",
+        "benchmarks (the Lua exec module against exec-native's Rust API and std::process::Command)",
         cargo(&["bench", "-p", "exec-lua", "--bench", "lua"]),
     )
 }
