@@ -1,6 +1,8 @@
 //! The audit trail an operator sees: one span per process with the executor,
 //! the command, the work dir and the env *names*, and events for each step.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use exec_core::{ExecOptions, Executor, ExecutorSettings, Whitelist};
 use exec_native::NativeExecutor;
 use std::io::Write;

@@ -9,6 +9,8 @@
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+// Test and bench helpers: a failure should stop the test or the bench loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod bench;
 pub mod procfs;
