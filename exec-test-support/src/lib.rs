@@ -3,7 +3,7 @@
 //! - [`procfs`] — what a process holds that must not leak (open descriptors,
 //!   unreaped children), and whether a pid is alive, from Linux's `/proc`
 //!   through one parser of `/proc/<pid>/stat`.
-//! - [`bench`] — side-by-side figures for `cargo xtask bench`: each figure
+//! - [`bench`](mod@bench) — side-by-side figures for `cargo xtask bench`: each figure
 //!   alternates ours with its baseline so machine noise hits both alike, and
 //!   prints medians and their ratio.
 
