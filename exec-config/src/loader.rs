@@ -437,6 +437,16 @@ impl FileLoad<'_> {
         )
     }
 
+    /// The position of the key `field` of entry `index` of this file, found
+    /// like [`entry_location`](Self::entry_location) by failing there on purpose.
+    fn key_location(&self, index: usize, field: &str, entry: Option<String>) -> Option<Location> {
+        let position = Walk(LocateKey { index, field })
+            .deserialize(serde_yaml::Deserializer::from_str(self.text))
+            .err()
+            .and_then(|e| e.location())?;
+        Some(self.location(Some(position.line()), Some(position.column()), entry))
+    }
+
     /// Turns a serde_yaml error from the check or spec pass into a [`ConfigError`],
     /// using what the seeds recorded of it.
     fn check_error(
@@ -482,6 +492,14 @@ impl FileLoad<'_> {
             Some(Problem::MissingNamespace) => ConfigError::MissingNamespace { location },
             Some(Problem::Invalid { field, message }) => ConfigError::InvalidValue {
                 location,
+                field,
+                message,
+            },
+            Some(Problem::InvalidAtKey { field, message }) => ConfigError::InvalidValue {
+                location: match index {
+                    Some(index) => self.key_location(index, &field, entry).unwrap_or(location),
+                    None => location,
+                },
                 field,
                 message,
             },
@@ -563,12 +581,31 @@ fn parse_path(path: &str) -> (Option<usize>, Option<String>) {
 /// can build a structured [`ConfigError`] (serde's error carries only text).
 #[derive(Debug)]
 enum Problem {
-    UnknownField { field: String, valid: Vec<String> },
-    MissingField { field: String },
-    UnknownKind { kind: String, known: Vec<String> },
-    DuplicateName { first_index: usize },
+    UnknownField {
+        field: String,
+        valid: Vec<String>,
+    },
+    MissingField {
+        field: String,
+    },
+    UnknownKind {
+        kind: String,
+        known: Vec<String>,
+    },
+    DuplicateName {
+        first_index: usize,
+    },
     MissingNamespace,
-    Invalid { field: String, message: String },
+    Invalid {
+        field: String,
+        message: String,
+    },
+    /// Like `Invalid`, but reported at the field's key (its value may be
+    /// nothing at all, with no position of its own).
+    InvalidAtKey {
+        field: String,
+        message: String,
+    },
 }
 
 /// The common fields of one checked entry.
@@ -617,7 +654,9 @@ impl Check<'_> {
             Problem::UnknownKind { kind, .. } => format!("unknown kind {kind:?}"),
             Problem::DuplicateName { .. } => "duplicate name".to_owned(),
             Problem::MissingNamespace => "missing namespace".to_owned(),
-            Problem::Invalid { message, .. } => message.clone(),
+            Problem::Invalid { message, .. } | Problem::InvalidAtKey { message, .. } => {
+                message.clone()
+            }
         };
         *self.problem.borrow_mut() = Some(problem);
         E::custom(message)
@@ -1041,12 +1080,31 @@ impl<'de> Visitor<'de> for EnvValueSeed<'_, '_> {
 }
 
 /// `command_whitelist:`: each line is split now, and a bad one fails at its line.
+///
+/// A whitelist that is present lists at least one command: `command_whitelist:`
+/// with nothing under it (null, e.g. every line commented out) or `[]` is
+/// refused, since an empty [`Whitelist`] allows every command. Only an absent
+/// field means "no whitelist".
+#[derive(Clone, Copy)]
 struct WhitelistSeed<'c, 'a>(&'c Check<'a>);
+
+/// The end of the message for a present but empty whitelist.
+const EMPTY_WHITELIST: &str = "a whitelist that is present must list at least one command; to allow every command, remove the field";
+
+impl WhitelistSeed<'_, '_> {
+    fn empty<E: de::Error>(self, what: &str) -> E {
+        self.0.fail(Problem::InvalidAtKey {
+            field: "command_whitelist".to_owned(),
+            message: format!("{what}; {EMPTY_WHITELIST}"),
+        })
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for WhitelistSeed<'_, '_> {
     type Value = Whitelist;
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Whitelist, D::Error> {
-        deserializer.deserialize_seq(self)
+        // As an option first, to tell a null (`~`, or nothing at all) from a list.
+        deserializer.deserialize_option(self)
     }
 }
 
@@ -1055,6 +1113,18 @@ impl<'de> Visitor<'de> for WhitelistSeed<'_, '_> {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of command lines")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Whitelist, E> {
+        Err(self.empty("it is present but null (nothing is listed under it)"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Whitelist, E> {
+        self.visit_none()
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Whitelist, D::Error> {
+        deserializer.deserialize_seq(self)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Whitelist, A::Error> {
@@ -1069,6 +1139,9 @@ impl<'de> Visitor<'de> for WhitelistSeed<'_, '_> {
             },
         })? {
             lines.push(line);
+        }
+        if lines.is_empty() {
+            return Err(self.empty("it is an empty list"));
         }
         Whitelist::parse(&lines).map_err(|e| self.0.invalid("command_whitelist", e.to_string()))
     }
@@ -1139,6 +1212,95 @@ impl<'de> Visitor<'de> for HereSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
         Err(de::Error::custom("here"))
+    }
+}
+
+/// Fails at the key `field` of entry `index`, to learn its position.
+#[derive(Clone, Copy)]
+struct LocateKey<'f> {
+    index: usize,
+    field: &'f str,
+}
+
+impl<'de> EachEntry<'de> for LocateKey<'_> {
+    fn entry<A: SeqAccess<'de>>(self, index: usize, entries: &mut A) -> Result<bool, A::Error> {
+        if index < self.index {
+            return skip(entries);
+        }
+        entries.next_element_seed(self)?;
+        Ok(false)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for LocateKey<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LocateKey<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an entry")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(KeyHere(self.field))?.is_some() {
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+/// A map key that fails when it is the one sought.
+struct KeyHere<'f>(&'f str);
+
+impl<'de> DeserializeSeed<'de> for KeyHere<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyHere<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
+        if key == self.0 {
+            Err(de::Error::custom("here"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        IgnoredAny.visit_map(map).map(drop)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        IgnoredAny.visit_seq(seq).map(drop)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 

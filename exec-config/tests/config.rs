@@ -152,6 +152,18 @@ const BAD_FILES: &[(&str, &str)] = &[
         "two_documents",
         "tests/bad/two_documents.yaml: the file holds more than one YAML document (`---`); a config file is one",
     ),
+    (
+        "whitelist_null",
+        r#"tests/bad/whitelist_null.yaml:5:5: entry app:git: field "command_whitelist": it is present but null (nothing is listed under it); a whitelist that is present must list at least one command; to allow every command, remove the field"#,
+    ),
+    (
+        "whitelist_empty_list",
+        r#"tests/bad/whitelist_empty_list.yaml:6:5: entry app:git: field "command_whitelist": it is an empty list; a whitelist that is present must list at least one command; to allow every command, remove the field"#,
+    ),
+    (
+        "whitelist_tilde",
+        r#"tests/bad/whitelist_tilde.yaml:4:37: entry app:git: field "command_whitelist": it is present but null (nothing is listed under it); a whitelist that is present must list at least one command; to allow every command, remove the field"#,
+    ),
 ];
 
 #[test]
@@ -188,6 +200,65 @@ fn bad_files_fail_with_the_exact_message_and_load_nothing() {
             "{file}: a failed load must leave nothing"
         );
     }
+}
+
+#[test]
+fn a_present_whitelist_is_never_allow_all() {
+    // Null (nothing under the key, every line commented out), `~`, `null`, `[]`,
+    // a flow list with only a comment: all refused, at the key, naming the entry.
+    for (value, what) in [
+        ("\n      # - git status\n", "it is present but null"),
+        (" ~\n", "it is present but null"),
+        (" null\n", "it is present but null"),
+        (" []\n", "it is an empty list"),
+        (" [\n      # git status\n    ]\n", "it is an empty list"),
+    ] {
+        let yaml = format!(
+            "- name: shell\n  kind: exec.native\n- name: git\n  kind: exec.native\n  command_whitelist:{value}- name: after\n  kind: exec.native\n"
+        );
+        let mut loader = Loader::new();
+        let err = loader.load_str(&yaml, "wl.yaml", Some("app")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "wl.yaml:5:3: entry app:git: field \"command_whitelist\": {what}{}; a whitelist that is present \
+                 must list at least one command; to allow every command, remove the field",
+                if what.ends_with("null") {
+                    " (nothing is listed under it)"
+                } else {
+                    ""
+                }
+            ),
+            "{yaml}"
+        );
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(err.field(), Some("command_whitelist"));
+        let location = err.location().unwrap();
+        assert_eq!(
+            (location.line(), location.column(), location.entry()),
+            (Some(5), Some(3), Some("app:git"))
+        );
+        assert!(loader.registry().is_empty());
+    }
+
+    // Absent still means no whitelist; one line is a whitelist of one.
+    let registry = Registry::from_yaml(
+        "- { name: all, kind: exec.native }\n- { name: one, kind: exec.native, command_whitelist: [ls] }\n",
+        "ok.yaml",
+        Some("app"),
+    )
+    .unwrap();
+    let all = registry.get("app:all").unwrap();
+    all.create_process("echo anything at all", ExecOptions::new())
+        .unwrap();
+    let one = registry.get("app:one").unwrap();
+    one.create_process("ls", ExecOptions::new()).unwrap();
+    assert_eq!(
+        one.create_process("ls -la", ExecOptions::new())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::PermissionDenied
+    );
 }
 
 #[test]
