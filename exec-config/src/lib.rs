@@ -12,7 +12,7 @@
 //! | `default_work_dir` | string | work dir when a call names none |
 //! | `default_env` | map | the child's environment (a call's `env` is merged over it); nothing else of the host's environment reaches the child |
 //! | `command_whitelist` | list of strings | the only commands allowed, compared word by word after shell-like splitting; absent allows all, and a present one must list at least one command (`command_whitelist:` with nothing under it, or `[]`, is an error) |
-//! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …) |
+//! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …); the labels of WHATWG's "replacement" encoding (`iso-2022-kr`, `hz-gb-2312`, …), which would turn all output into one U+FFFD, are an error |
 //! | `meta` | anything | ignored (Wippy's entry metadata) |
 //!
 //! Kinds: `exec.native` (feature `native`, on by default). Other backends
@@ -23,9 +23,10 @@
 //! Everything is checked at load: an unknown field (with the nearest valid one
 //! suggested), a wrong type, a missing `name` or `kind`, an unknown kind, a
 //! duplicate id, a whitelist line that cannot be split, a whitelist that is
-//! present but empty, an unknown encoding, a bad variable name, an unknown
-//! top-level key, a bare list without a namespace, YAML syntax. Errors name the
-//! file, line, column, entry id and field:
+//! present but empty, an unknown encoding (or one that would lose all output),
+//! a bad variable name, an unknown top-level key, a bare list without a
+//! namespace, YAML syntax. Errors name the file, line, column, entry id and
+//! field:
 //!
 //! ```text
 //! executors.yaml:7:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, …

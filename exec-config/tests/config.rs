@@ -153,6 +153,10 @@ const BAD_FILES: &[(&str, &str)] = &[
         "tests/bad/two_documents.yaml: the file holds more than one YAML document (`---`); a config file is one",
     ),
     (
+        "replacement_encoding",
+        r#"tests/bad/replacement_encoding.yaml:5:22: entry app:legacy: field "output_encoding": encoding "iso-2022-kr" cannot be decoded: WHATWG maps it to the "replacement" encoding, which turns all output into a single U+FFFD"#,
+    ),
+    (
         "whitelist_null",
         r#"tests/bad/whitelist_null.yaml:5:5: entry app:git: field "command_whitelist": it is present but null (nothing is listed under it); a whitelist that is present must list at least one command; to allow every command, remove the field"#,
     ),
@@ -259,6 +263,42 @@ fn a_present_whitelist_is_never_allow_all() {
             .kind(),
         ErrorKind::PermissionDenied
     );
+}
+
+#[test]
+fn encodings_that_would_lose_all_output_are_refused_at_load() {
+    for label in [
+        "iso-2022-kr",
+        "csiso2022kr",
+        "hz-gb-2312",
+        "iso-2022-cn",
+        "iso-2022-cn-ext",
+        "replacement",
+        "HZ-GB-2312",
+    ] {
+        let yaml = format!(
+            "- {{ name: ok, kind: exec.native, output_encoding: cp949 }}\n- {{ name: lossy, kind: exec.native, output_encoding: {label} }}\n"
+        );
+        let mut loader = Loader::new();
+        let err = loader.load_str(&yaml, "enc.yaml", Some("app")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "enc.yaml:2:54: entry app:lossy: field \"output_encoding\": encoding {label:?} cannot be decoded: \
+                 WHATWG maps it to the \"replacement\" encoding, which turns all output into a single U+FFFD"
+            )
+        );
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(err.field(), Some("output_encoding"));
+        assert!(loader.registry().is_empty());
+    }
+    // x-user-defined maps each byte to a character of its own: nothing is lost.
+    Registry::from_yaml(
+        "- { name: x, kind: exec.native, output_encoding: x-user-defined }\n",
+        "enc.yaml",
+        Some("app"),
+    )
+    .unwrap();
 }
 
 #[test]
