@@ -241,6 +241,9 @@ impl Loader {
     /// Loads config text, like [`load_file`](Loader::load_file); `source_name`
     /// stands for the file in errors.
     ///
+    /// A UTF-8 byte order mark at the start of the text is skipped (editors on
+    /// Windows write one); lines and columns in errors are counted after it.
+    ///
     /// # Errors
     ///
     /// A [`ConfigError`] for the content. On error nothing of the text is loaded.
@@ -250,6 +253,8 @@ impl Loader {
         source_name: &str,
         default_namespace: Option<&str>,
     ) -> Result<Vec<String>, ConfigError> {
+        // serde_yaml takes a BOM for the start of a second document.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let file = FileLoad {
             loader: self,
             file: source_name,

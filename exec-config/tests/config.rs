@@ -153,6 +153,10 @@ const BAD_FILES: &[(&str, &str)] = &[
         "tests/bad/two_documents.yaml: the file holds more than one YAML document (`---`); a config file is one",
     ),
     (
+        "bom_then_unknown_field",
+        r#"tests/bad/bom_then_unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding"#,
+    ),
+    (
         "replacement_encoding",
         r#"tests/bad/replacement_encoding.yaml:5:22: entry app:legacy: field "output_encoding": encoding "iso-2022-kr" cannot be decoded: WHATWG maps it to the "replacement" encoding, which turns all output into a single U+FFFD"#,
     ),
@@ -299,6 +303,45 @@ fn encodings_that_would_lose_all_output_are_refused_at_load() {
         Some("app"),
     )
     .unwrap();
+}
+
+#[test]
+fn a_utf8_bom_is_skipped_and_positions_stay_right() {
+    let yaml = "namespace: app\nentries:\n  - name: shell\n    kind: exec.native\n  - name: git\n    kind: exec.native\n";
+    let with_bom = format!("\u{feff}{yaml}");
+    let ids = Loader::new().load_str(&with_bom, "bom.yaml", None).unwrap();
+    assert_eq!(ids, ["app:shell", "app:git"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bom.yaml");
+    std::fs::write(&path, &with_bom).unwrap();
+    let ids = Loader::new().load_file(&path, None).unwrap();
+    assert_eq!(ids, ["app:shell", "app:git"]);
+
+    // Errors further on, and the place of an earlier entry, are where they were.
+    let mut loader = Loader::new();
+    loader.load_str(&with_bom, "one.yaml", None).unwrap();
+    let err = loader
+        .load_str(
+            "\u{feff}- { name: x, kind: exec.native }\n- { name: git, kind: exec.native }\n",
+            "two.yaml",
+            Some("app"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"two.yaml:2:3: entry app:git: duplicate entry id "app:git"; it is already defined at one.yaml:5:5: entry app:git"#
+    );
+    let bad = "namespace: app\nentries: [ {name: a, kind: exec.native, x: 1} ]\n";
+    let err = Loader::new()
+        .load_str(&format!("\u{feff}{bad}"), "col.yaml", None)
+        .unwrap_err();
+    let without = Loader::new().load_str(bad, "col.yaml", None).unwrap_err();
+    assert_eq!(err.to_string(), without.to_string());
+    assert_eq!(
+        err.to_string(),
+        r#"col.yaml:2:41: entry app:a: unknown field "x"; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding"#
+    );
 }
 
 #[test]
