@@ -67,6 +67,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Limits
+//!
+//! A config is text from a trusted source, but the loader does not trust it to
+//! be small: before parsing, it refuses a config over
+//! [`DEFAULT_MAX_CONFIG_BYTES`] (4 MiB; of a file it reads at most one byte
+//! more, so a device or pipe that never ends is refused at once) and one whose
+//! lists and maps nest deeper than [`DEFAULT_MAX_CONFIG_DEPTH`] (32 levels; a
+//! config's own structure takes five), found by a scan of the text that is
+//! linear in its length, where serde_yaml's parser takes time quadratic in the
+//! nesting (a minute for a 200 KB file nested 100,000 deep). The embedder sets
+//! other limits with [`Loader::with_max_config_bytes`] and
+//! [`Loader::with_max_config_depth`]:
+//!
+//! ```text
+//! big.yaml: the config is 52428800 bytes, more than the limit of 4194304 bytes; it was not parsed
+//! deep.yaml:2:38: the config nests lists and maps more than 32 levels deep; it was not parsed
+//! ```
+//!
+//! A UTF-8 byte order mark at the start of a config is skipped.
+//!
 //! # The parts
 //!
 //! [`Loader`] reads files with the registered [`ExecutorKind`]s and fills a
@@ -78,6 +98,7 @@
 
 mod error;
 mod kind;
+mod limits;
 mod loader;
 #[cfg(feature = "native")]
 mod native;
@@ -88,6 +109,7 @@ mod walk;
 
 pub use error::{ConfigError, Location};
 pub use kind::ExecutorKind;
+pub use limits::{DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_CONFIG_DEPTH};
 pub use loader::{COMMON_FIELDS, FILE_FIELDS, Loader};
 #[cfg(feature = "native")]
 pub use native::{NativeKind, NativeSpec};

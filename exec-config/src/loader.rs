@@ -17,6 +17,7 @@
 
 use crate::error::{ConfigError, Location};
 use crate::kind::{BuildFailure, ErasedKind, ExecutorKind, Registered, SpecFields};
+use crate::limits::{DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_CONFIG_DEPTH, check_depth};
 use crate::registry::Registry;
 use crate::shape::Shape;
 use crate::suggest::nearest;
@@ -28,6 +29,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -90,6 +92,8 @@ pub struct Loader {
     policy: Option<Arc<dyn Policy>>,
     registry: Registry,
     origins: HashMap<String, Origin>,
+    max_config_bytes: usize,
+    max_config_depth: usize,
 }
 
 impl fmt::Debug for Loader {
@@ -98,6 +102,8 @@ impl fmt::Debug for Loader {
             .field("kinds", &self.kinds.keys().collect::<Vec<_>>())
             .field("policy", &self.policy)
             .field("registry", &self.registry)
+            .field("max_config_bytes", &self.max_config_bytes)
+            .field("max_config_depth", &self.max_config_depth)
             .finish()
     }
 }
@@ -138,6 +144,8 @@ impl Loader {
             policy: None,
             registry: Registry::new(),
             origins: HashMap::new(),
+            max_config_bytes: DEFAULT_MAX_CONFIG_BYTES,
+            max_config_depth: DEFAULT_MAX_CONFIG_DEPTH,
         }
     }
 
@@ -199,6 +207,66 @@ impl Loader {
         self
     }
 
+    /// Sets the largest config, in bytes, that this loader reads (by default
+    /// [`DEFAULT_MAX_CONFIG_BYTES`], 4 MiB). A larger one is refused with
+    /// [`ConfigError::TooLarge`] before it is parsed; of a file, no more than
+    /// one byte over the limit is read.
+    ///
+    /// ```
+    /// use exec_config::{ConfigError, Loader, DEFAULT_MAX_CONFIG_BYTES};
+    ///
+    /// assert_eq!(Loader::new().max_config_bytes(), DEFAULT_MAX_CONFIG_BYTES);
+    /// let mut loader = Loader::new().with_max_config_bytes(64 * 1024);
+    /// let big = format!("# {}\n- {{ name: a, kind: exec.native }}\n", "x".repeat(70_000));
+    /// let err = loader.load_str(&big, "big.yaml", Some("app")).unwrap_err();
+    /// assert!(matches!(err, ConfigError::TooLarge { size: Some(70_036), limit: 65_536, .. }));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "big.yaml: the config is 70036 bytes, more than the limit of 65536 bytes; it was not parsed"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn with_max_config_bytes(mut self, bytes: usize) -> Self {
+        self.max_config_bytes = bytes;
+        self
+    }
+
+    /// The largest config, in bytes, that this loader reads.
+    pub fn max_config_bytes(&self) -> usize {
+        self.max_config_bytes
+    }
+
+    /// Sets how deep lists and maps may nest in a config that this loader reads
+    /// (by default [`DEFAULT_MAX_CONFIG_DEPTH`], 32 levels; a config's own
+    /// structure takes five). A config nested deeper is refused with
+    /// [`ConfigError::TooDeep`], at the place where it passes the limit,
+    /// before it is parsed; the check is a scan of the text, linear in its
+    /// length, so that deep nesting cannot make the parser slow.
+    ///
+    /// ```
+    /// use exec_config::{ConfigError, Loader};
+    ///
+    /// let yaml = "namespace: app\nmeta: { a: { b: [c] } }\nentries: []\n";
+    /// Loader::new().load_str(yaml, "ok.yaml", None)?;
+    /// let err = Loader::new().with_max_config_depth(3).load_str(yaml, "deep.yaml", None).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "deep.yaml:2:17: the config nests lists and maps more than 3 levels deep; it was not parsed"
+    /// );
+    /// assert!(matches!(err, ConfigError::TooDeep { limit: 3, .. }));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_config_depth(mut self, levels: usize) -> Self {
+        self.max_config_depth = levels;
+        self
+    }
+
+    /// How deep lists and maps may nest in a config that this loader reads.
+    pub fn max_config_depth(&self) -> usize {
+        self.max_config_depth
+    }
+
     /// The registry of everything loaded so far (to look at; see
     /// [`into_registry`](Loader::into_registry) to keep it).
     pub fn registry(&self) -> &Registry {
@@ -221,9 +289,14 @@ impl Loader {
     /// # Ok::<(), exec_config::ConfigError>(())
     /// ```
     ///
+    /// A file larger than [`max_config_bytes`](Loader::max_config_bytes) is
+    /// refused unread when its size is known, and otherwise (a pipe, a device)
+    /// after reading one byte over the limit.
+    ///
     /// # Errors
     ///
-    /// [`ConfigError::Read`] if the file cannot be read; any other
+    /// [`ConfigError::Read`] if the file cannot be read or is not UTF-8,
+    /// [`ConfigError::TooLarge`] if it is over the limit; any other
     /// [`ConfigError`] for its content. On error nothing of the file is loaded.
     pub fn load_file(
         &mut self,
@@ -231,11 +304,37 @@ impl Loader {
         default_namespace: Option<&str>,
     ) -> Result<Vec<String>, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let name = path.display().to_string();
+        let read_error = |source| ConfigError::Read {
             path: path.to_owned(),
             source,
-        })?;
-        self.load_str(&text, &path.display().to_string(), default_namespace)
+        };
+        let limit = u64::try_from(self.max_config_bytes).unwrap_or(u64::MAX);
+        let too_large = |size| ConfigError::TooLarge {
+            location: Location::new(&name, None, None, None),
+            size,
+            limit,
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let known_size = file
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|metadata| metadata.len());
+        if let Some(size) = known_size.filter(|&size| size > limit) {
+            return Err(too_large(Some(size)));
+        }
+        // At most one byte over the limit, whatever the file says of its size.
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+            return Err(too_large(None));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read_error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        self.load_str(&text, &name, default_namespace)
     }
 
     /// Loads config text, like [`load_file`](Loader::load_file); `source_name`
@@ -246,15 +345,34 @@ impl Loader {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] for the content. On error nothing of the text is loaded.
+    /// [`ConfigError::TooLarge`] for a text longer than
+    /// [`max_config_bytes`](Loader::max_config_bytes),
+    /// [`ConfigError::TooDeep`] for one nested deeper than
+    /// [`max_config_depth`](Loader::max_config_depth) (both before it is
+    /// parsed), or another [`ConfigError`] for the content. On error nothing
+    /// of the text is loaded.
     pub fn load_str(
         &mut self,
         text: &str,
         source_name: &str,
         default_namespace: Option<&str>,
     ) -> Result<Vec<String>, ConfigError> {
+        if text.len() > self.max_config_bytes {
+            return Err(ConfigError::TooLarge {
+                location: Location::new(source_name, None, None, None),
+                size: Some(u64::try_from(text.len()).unwrap_or(u64::MAX)),
+                limit: u64::try_from(self.max_config_bytes).unwrap_or(u64::MAX),
+            });
+        }
         // serde_yaml takes a BOM for the start of a second document.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // Before any pass: the parser is slow on deep nesting.
+        if let Err(at) = check_depth(text, self.max_config_depth) {
+            return Err(ConfigError::TooDeep {
+                location: Location::new(source_name, Some(at.line), Some(at.column), None),
+                limit: self.max_config_depth,
+            });
+        }
         let file = FileLoad {
             loader: self,
             file: source_name,
