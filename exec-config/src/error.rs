@@ -190,6 +190,55 @@ pub enum ConfigError {
         location: Location,
     },
 
+    /// The config is larger than the loader's limit
+    /// ([`Loader::with_max_config_bytes`](crate::Loader::with_max_config_bytes),
+    /// by default [`DEFAULT_MAX_CONFIG_BYTES`](crate::DEFAULT_MAX_CONFIG_BYTES));
+    /// it was not parsed.
+    ///
+    /// ```
+    /// use exec_config::{ConfigError, Loader};
+    ///
+    /// let mut loader = Loader::new().with_max_config_bytes(16);
+    /// let err = loader.load_str("- { name: a, kind: exec.native }", std::path::Path::new("big.yaml"), Some("app")).unwrap_err();
+    /// assert_eq!(err.to_string(), "big.yaml: the config is 32 bytes, more than the limit of 16 bytes; it was not parsed");
+    /// assert!(matches!(err, ConfigError::TooLarge { size: Some(32), limit: 16, .. }));
+    /// ```
+    #[error("{location}: {}", too_large(*size, *limit))]
+    TooLarge {
+        /// The file.
+        location: Location,
+        /// Its size in bytes; `None` when it was read only up to one byte over
+        /// the limit (a pipe, a device, a file that grew).
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    /// The config nests lists and maps deeper than the loader's limit
+    /// ([`Loader::with_max_config_depth`](crate::Loader::with_max_config_depth),
+    /// by default [`DEFAULT_MAX_CONFIG_DEPTH`](crate::DEFAULT_MAX_CONFIG_DEPTH));
+    /// it was not parsed. The location is where the limit was passed.
+    ///
+    /// ```
+    /// use exec_config::Loader;
+    ///
+    /// let deep = format!("namespace: app\nmeta: {}{}\nentries: []\n", "[".repeat(40), "]".repeat(40));
+    /// let err = Loader::new().load_str(&deep, std::path::Path::new("deep.yaml"), None).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "deep.yaml:2:38: the config nests lists and maps more than 32 levels deep; it was not parsed"
+    /// );
+    /// ```
+    #[error(
+        "{location}: the config nests lists and maps more than {limit} levels deep; it was not parsed"
+    )]
+    TooDeep {
+        /// Where the limit was passed.
+        location: Location,
+        /// The limit, in levels.
+        limit: usize,
+    },
+
     /// The entry's kind refused to build an executor from it; its error is
     /// the [`source`](std::error::Error::source) (print the whole chain with
     /// [`exec_core::report`]).
@@ -201,6 +250,17 @@ pub enum ConfigError {
         #[source]
         source: exec_core::Error,
     },
+}
+
+fn too_large(size: Option<u64>, limit: u64) -> String {
+    match size {
+        Some(size) => format!(
+            "the config is {size} bytes, more than the limit of {limit} bytes; it was not parsed"
+        ),
+        None => format!(
+            "the config is more than the limit of {limit} bytes (it was read no further); it was not parsed"
+        ),
+    }
 }
 
 fn known_kinds(known: &[String]) -> String {
@@ -275,6 +335,8 @@ impl ConfigError {
             | ConfigError::UnknownKind { location, .. }
             | ConfigError::DuplicateId { location, .. }
             | ConfigError::MissingNamespace { location }
+            | ConfigError::TooLarge { location, .. }
+            | ConfigError::TooDeep { location, .. }
             | ConfigError::Build { location, .. } => Some(location),
         }
     }

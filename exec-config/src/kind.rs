@@ -193,7 +193,9 @@ impl<K: ExecutorKind> ErasedKind for Registered<K> {
         text: &str,
         settings: Vec<(usize, ExecutorSettings)>,
     ) -> Result<Built, BuildFailure> {
-        let wanted: Vec<usize> = settings.iter().map(|(index, _)| *index).collect();
+        let mut wanted: Vec<usize> = settings.iter().map(|(index, _)| *index).collect();
+        // Sorted, for the spec pass to look each entry up in log time.
+        wanted.sort_unstable();
         let specs = RefCell::new(BTreeMap::new());
         if self.fields == SpecFields::Unit {
             // Nothing to read from the entry (and a unit cannot be read from a map).
@@ -283,7 +285,7 @@ impl<'de> de::Deserializer<'de> for FieldProbe<'_> {
     }
 }
 
-/// Deserializes `S` from the wanted entries only.
+/// Deserializes `S` from the wanted entries only (`wanted` is sorted).
 struct SpecEntries<'a, S> {
     wanted: &'a [usize],
     specs: &'a RefCell<BTreeMap<usize, S>>,
@@ -298,7 +300,7 @@ impl<S> Copy for SpecEntries<'_, S> {}
 
 impl<'de, S: DeserializeOwned> EachEntry<'de> for SpecEntries<'_, S> {
     fn entry<A: SeqAccess<'de>>(self, index: usize, entries: &mut A) -> Result<bool, A::Error> {
-        if !self.wanted.contains(&index) {
+        if self.wanted.binary_search(&index).is_err() {
             return skip(entries);
         }
         let Some(spec) = entries.next_element::<S>()? else {

@@ -11,8 +11,8 @@
 //! |---|---|---|
 //! | `default_work_dir` | string | work dir when a call names none |
 //! | `default_env` | map | the child's environment (a call's `env` is merged over it); nothing else of the host's environment reaches the child |
-//! | `command_whitelist` | list of strings | the only commands allowed, compared word by word after shell-like splitting; absent or empty allows all |
-//! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …) |
+//! | `command_whitelist` | list of strings | the only commands allowed, compared word by word after shell-like splitting; absent allows all, and a present one must list at least one command (`command_whitelist:` with nothing under it, or `[]`, is an error) |
+//! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …); the labels of WHATWG's "replacement" encoding (`iso-2022-kr`, `hz-gb-2312`, …), which would turn all output into one U+FFFD, are an error |
 //! | `meta` | anything | ignored (Wippy's entry metadata) |
 //!
 //! Kinds: `exec.native` (feature `native`, on by default). Other backends
@@ -22,8 +22,9 @@
 //!
 //! Everything is checked at load: an unknown field (with the nearest valid one
 //! suggested), a wrong type, a missing `name` or `kind`, an unknown kind, a
-//! duplicate id, a whitelist line that cannot be split, an unknown encoding, a
-//! bad variable name, an unknown top-level key, a bare list without a
+//! duplicate id, a whitelist line that cannot be split, a whitelist that is
+//! present but empty, an unknown encoding (or one that would lose all output),
+//! a bad variable name, an unknown top-level key, a bare list without a
 //! namespace, YAML syntax. Errors name the file, line, column, entry id and
 //! field:
 //!
@@ -66,6 +67,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Limits
+//!
+//! A config is text from a trusted source, but the loader does not trust it to
+//! be small: before parsing, it refuses a config over
+//! [`DEFAULT_MAX_CONFIG_BYTES`] (4 MiB; of a file it reads at most one byte
+//! more, so a device or pipe that never ends is refused at once) and one whose
+//! lists and maps nest deeper than [`DEFAULT_MAX_CONFIG_DEPTH`] (32 levels; a
+//! config's own structure takes five), found by a scan of the text that is
+//! linear in its length, where serde_yaml's parser takes time quadratic in the
+//! nesting (a minute for a 200 KB file nested 100,000 deep). The embedder sets
+//! other limits with [`Loader::with_max_config_bytes`] and
+//! [`Loader::with_max_config_depth`]:
+//!
+//! ```text
+//! big.yaml: the config is 52428800 bytes, more than the limit of 4194304 bytes; it was not parsed
+//! deep.yaml:2:38: the config nests lists and maps more than 32 levels deep; it was not parsed
+//! ```
+//!
+//! A UTF-8 byte order mark at the start of a config is skipped.
+//!
 //! # The parts
 //!
 //! [`Loader`] reads files with the registered [`ExecutorKind`]s and fills a
@@ -77,6 +98,7 @@
 
 mod error;
 mod kind;
+mod limits;
 mod loader;
 #[cfg(feature = "native")]
 mod native;
@@ -87,6 +109,7 @@ mod walk;
 
 pub use error::{ConfigError, Location};
 pub use kind::ExecutorKind;
+pub use limits::{DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_CONFIG_DEPTH};
 pub use loader::{COMMON_FIELDS, FILE_FIELDS, Loader};
 #[cfg(feature = "native")]
 pub use native::{NativeKind, NativeSpec};

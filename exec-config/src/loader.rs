@@ -17,6 +17,7 @@
 
 use crate::error::{ConfigError, Location};
 use crate::kind::{BuildFailure, ErasedKind, ExecutorKind, Registered, SpecFields};
+use crate::limits::{DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_CONFIG_DEPTH, check_depth};
 use crate::registry::Registry;
 use crate::shape::Shape;
 use crate::suggest::nearest;
@@ -28,6 +29,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -90,6 +92,8 @@ pub struct Loader {
     policy: Option<Arc<dyn Policy>>,
     registry: Registry,
     origins: HashMap<String, Origin>,
+    max_config_bytes: usize,
+    max_config_depth: usize,
 }
 
 impl fmt::Debug for Loader {
@@ -98,6 +102,8 @@ impl fmt::Debug for Loader {
             .field("kinds", &self.kinds.keys().collect::<Vec<_>>())
             .field("policy", &self.policy)
             .field("registry", &self.registry)
+            .field("max_config_bytes", &self.max_config_bytes)
+            .field("max_config_depth", &self.max_config_depth)
             .finish()
     }
 }
@@ -138,6 +144,8 @@ impl Loader {
             policy: None,
             registry: Registry::new(),
             origins: HashMap::new(),
+            max_config_bytes: DEFAULT_MAX_CONFIG_BYTES,
+            max_config_depth: DEFAULT_MAX_CONFIG_DEPTH,
         }
     }
 
@@ -199,6 +207,66 @@ impl Loader {
         self
     }
 
+    /// Sets the largest config, in bytes, that this loader reads (by default
+    /// [`DEFAULT_MAX_CONFIG_BYTES`], 4 MiB). A larger one is refused with
+    /// [`ConfigError::TooLarge`] before it is parsed; of a file, no more than
+    /// one byte over the limit is read.
+    ///
+    /// ```
+    /// use exec_config::{ConfigError, Loader, DEFAULT_MAX_CONFIG_BYTES};
+    ///
+    /// assert_eq!(Loader::new().max_config_bytes(), DEFAULT_MAX_CONFIG_BYTES);
+    /// let mut loader = Loader::new().with_max_config_bytes(64 * 1024);
+    /// let big = format!("# {}\n- {{ name: a, kind: exec.native }}\n", "x".repeat(70_000));
+    /// let err = loader.load_str(&big, std::path::Path::new("big.yaml"), Some("app")).unwrap_err();
+    /// assert!(matches!(err, ConfigError::TooLarge { size: Some(70_036), limit: 65_536, .. }));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "big.yaml: the config is 70036 bytes, more than the limit of 65536 bytes; it was not parsed"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn with_max_config_bytes(mut self, bytes: usize) -> Self {
+        self.max_config_bytes = bytes;
+        self
+    }
+
+    /// The largest config, in bytes, that this loader reads.
+    pub fn max_config_bytes(&self) -> usize {
+        self.max_config_bytes
+    }
+
+    /// Sets how deep lists and maps may nest in a config that this loader reads
+    /// (by default [`DEFAULT_MAX_CONFIG_DEPTH`], 32 levels; a config's own
+    /// structure takes five). A config nested deeper is refused with
+    /// [`ConfigError::TooDeep`], at the place where it passes the limit,
+    /// before it is parsed; the check is a scan of the text, linear in its
+    /// length, so that deep nesting cannot make the parser slow.
+    ///
+    /// ```
+    /// use exec_config::{ConfigError, Loader};
+    ///
+    /// let yaml = "namespace: app\nmeta: { a: { b: [c] } }\nentries: []\n";
+    /// Loader::new().load_str(yaml, std::path::Path::new("ok.yaml"), None)?;
+    /// let err = Loader::new().with_max_config_depth(3).load_str(yaml, std::path::Path::new("deep.yaml"), None).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "deep.yaml:2:17: the config nests lists and maps more than 3 levels deep; it was not parsed"
+    /// );
+    /// assert!(matches!(err, ConfigError::TooDeep { limit: 3, .. }));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_config_depth(mut self, levels: usize) -> Self {
+        self.max_config_depth = levels;
+        self
+    }
+
+    /// How deep lists and maps may nest in a config that this loader reads.
+    pub fn max_config_depth(&self) -> usize {
+        self.max_config_depth
+    }
+
     /// The registry of everything loaded so far (to look at; see
     /// [`into_registry`](Loader::into_registry) to keep it).
     pub fn registry(&self) -> &Registry {
@@ -221,9 +289,14 @@ impl Loader {
     /// # Ok::<(), exec_config::ConfigError>(())
     /// ```
     ///
+    /// A file larger than [`max_config_bytes`](Loader::max_config_bytes) is
+    /// refused unread when its size is known, and otherwise (a pipe, a device)
+    /// after reading one byte over the limit.
+    ///
     /// # Errors
     ///
-    /// [`ConfigError::Read`] if the file cannot be read; any other
+    /// [`ConfigError::Read`] if the file cannot be read or is not UTF-8,
+    /// [`ConfigError::TooLarge`] if it is over the limit; any other
     /// [`ConfigError`] for its content. On error nothing of the file is loaded.
     pub fn load_file(
         &mut self,
@@ -231,19 +304,53 @@ impl Loader {
         default_namespace: Option<&str>,
     ) -> Result<Vec<String>, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let name = path.display().to_string();
+        let read_error = |source| ConfigError::Read {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let limit = u64::try_from(self.max_config_bytes).unwrap_or(u64::MAX);
+        let too_large = |size| ConfigError::TooLarge {
+            location: Location::new(&name, None, None, None),
+            size,
+            limit,
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let known_size = file
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|metadata| metadata.len());
+        if let Some(size) = known_size.filter(|&size| size > limit) {
+            return Err(too_large(Some(size)));
+        }
+        // At most one byte over the limit, whatever the file says of its size.
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+            return Err(too_large(None));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read_error(io::Error::new(io::ErrorKind::InvalidData, e)))?;
         self.load_str(&text, path, default_namespace)
     }
 
     /// Loads config text, like [`load_file`](Loader::load_file); `source_name`
     /// stands for the file in errors.
     ///
+    /// A UTF-8 byte order mark at the start of the text is skipped (editors on
+    /// Windows write one); lines and columns in errors are counted after it.
+    ///
     /// # Errors
     ///
-    /// A [`ConfigError`] for the content. On error nothing of the text is loaded.
+    /// [`ConfigError::TooLarge`] for a text longer than
+    /// [`max_config_bytes`](Loader::max_config_bytes),
+    /// [`ConfigError::TooDeep`] for one nested deeper than
+    /// [`max_config_depth`](Loader::max_config_depth) (both before it is
+    /// parsed), or another [`ConfigError`] for the content. On error nothing
+    /// of the text is loaded.
     pub fn load_str(
         &mut self,
         text: &str,
@@ -252,6 +359,22 @@ impl Loader {
     ) -> Result<Vec<String>, ConfigError> {
         let source_name = source.display().to_string();
         let source_name = source_name.as_str();
+        if text.len() > self.max_config_bytes {
+            return Err(ConfigError::TooLarge {
+                location: Location::new(source_name, None, None, None),
+                size: Some(u64::try_from(text.len()).unwrap_or(u64::MAX)),
+                limit: u64::try_from(self.max_config_bytes).unwrap_or(u64::MAX),
+            });
+        }
+        // serde_yaml takes a BOM for the start of a second document.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // Before any pass: the parser is slow on deep nesting.
+        if let Err(at) = check_depth(text, self.max_config_depth) {
+            return Err(ConfigError::TooDeep {
+                location: Location::new(source_name, Some(at.line), Some(at.column), None),
+                limit: self.max_config_depth,
+            });
+        }
         let file = FileLoad {
             loader: self,
             file: source_name,
@@ -439,6 +562,16 @@ impl FileLoad<'_> {
         )
     }
 
+    /// The position of the key `field` of entry `index` of this file, found
+    /// like [`entry_location`](Self::entry_location) by failing there on purpose.
+    fn key_location(&self, index: usize, field: &str, entry: Option<String>) -> Option<Location> {
+        let position = Walk(LocateKey { index, field })
+            .deserialize(serde_yaml::Deserializer::from_str(self.text))
+            .err()
+            .and_then(|e| e.location())?;
+        Some(self.location(Some(position.line()), Some(position.column()), entry))
+    }
+
     /// Turns a serde_yaml error from the check or spec pass into a [`ConfigError`],
     /// using what the seeds recorded of it.
     fn check_error(
@@ -484,6 +617,14 @@ impl FileLoad<'_> {
             Some(Problem::MissingNamespace) => ConfigError::MissingNamespace { location },
             Some(Problem::Invalid { field, message }) => ConfigError::InvalidValue {
                 location,
+                field,
+                message,
+            },
+            Some(Problem::InvalidAtKey { field, message }) => ConfigError::InvalidValue {
+                location: match index {
+                    Some(index) => self.key_location(index, &field, entry).unwrap_or(location),
+                    None => location,
+                },
                 field,
                 message,
             },
@@ -565,12 +706,31 @@ fn parse_path(path: &str) -> (Option<usize>, Option<String>) {
 /// can build a structured [`ConfigError`] (serde's error carries only text).
 #[derive(Debug)]
 enum Problem {
-    UnknownField { field: String, valid: Vec<String> },
-    MissingField { field: String },
-    UnknownKind { kind: String, known: Vec<String> },
-    DuplicateName { first_index: usize },
+    UnknownField {
+        field: String,
+        valid: Vec<String>,
+    },
+    MissingField {
+        field: String,
+    },
+    UnknownKind {
+        kind: String,
+        known: Vec<String>,
+    },
+    DuplicateName {
+        first_index: usize,
+    },
     MissingNamespace,
-    Invalid { field: String, message: String },
+    Invalid {
+        field: String,
+        message: String,
+    },
+    /// Like `Invalid`, but reported at the field's key (its value may be
+    /// nothing at all, with no position of its own).
+    InvalidAtKey {
+        field: String,
+        message: String,
+    },
 }
 
 /// The common fields of one checked entry.
@@ -619,7 +779,9 @@ impl Check<'_> {
             Problem::UnknownKind { kind, .. } => format!("unknown kind {kind:?}"),
             Problem::DuplicateName { .. } => "duplicate name".to_owned(),
             Problem::MissingNamespace => "missing namespace".to_owned(),
-            Problem::Invalid { message, .. } => message.clone(),
+            Problem::Invalid { message, .. } | Problem::InvalidAtKey { message, .. } => {
+                message.clone()
+            }
         };
         *self.problem.borrow_mut() = Some(problem);
         E::custom(message)
@@ -1043,12 +1205,31 @@ impl<'de> Visitor<'de> for EnvValueSeed<'_, '_> {
 }
 
 /// `command_whitelist:`: each line is split now, and a bad one fails at its line.
+///
+/// A whitelist that is present lists at least one command: `command_whitelist:`
+/// with nothing under it (null, e.g. every line commented out) or `[]` is
+/// refused, since an empty [`Whitelist`] allows every command. Only an absent
+/// field means "no whitelist".
+#[derive(Clone, Copy)]
 struct WhitelistSeed<'c, 'a>(&'c Check<'a>);
+
+/// The end of the message for a present but empty whitelist.
+const EMPTY_WHITELIST: &str = "a whitelist that is present must list at least one command; to allow every command, remove the field";
+
+impl WhitelistSeed<'_, '_> {
+    fn empty<E: de::Error>(self, what: &str) -> E {
+        self.0.fail(Problem::InvalidAtKey {
+            field: "command_whitelist".to_owned(),
+            message: format!("{what}; {EMPTY_WHITELIST}"),
+        })
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for WhitelistSeed<'_, '_> {
     type Value = Whitelist;
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Whitelist, D::Error> {
-        deserializer.deserialize_seq(self)
+        // As an option first, to tell a null (`~`, or nothing at all) from a list.
+        deserializer.deserialize_option(self)
     }
 }
 
@@ -1057,6 +1238,18 @@ impl<'de> Visitor<'de> for WhitelistSeed<'_, '_> {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of command lines")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Whitelist, E> {
+        Err(self.empty("it is present but null (nothing is listed under it)"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Whitelist, E> {
+        self.visit_none()
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Whitelist, D::Error> {
+        deserializer.deserialize_seq(self)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Whitelist, A::Error> {
@@ -1071,6 +1264,9 @@ impl<'de> Visitor<'de> for WhitelistSeed<'_, '_> {
             },
         })? {
             lines.push(line);
+        }
+        if lines.is_empty() {
+            return Err(self.empty("it is an empty list"));
         }
         Whitelist::parse(&lines).map_err(|e| self.0.invalid("command_whitelist", e.to_string()))
     }
@@ -1141,6 +1337,95 @@ impl<'de> Visitor<'de> for HereSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
         Err(de::Error::custom("here"))
+    }
+}
+
+/// Fails at the key `field` of entry `index`, to learn its position.
+#[derive(Clone, Copy)]
+struct LocateKey<'f> {
+    index: usize,
+    field: &'f str,
+}
+
+impl<'de> EachEntry<'de> for LocateKey<'_> {
+    fn entry<A: SeqAccess<'de>>(self, index: usize, entries: &mut A) -> Result<bool, A::Error> {
+        if index < self.index {
+            return skip(entries);
+        }
+        entries.next_element_seed(self)?;
+        Ok(false)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for LocateKey<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LocateKey<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an entry")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(KeyHere(self.field))?.is_some() {
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+/// A map key that fails when it is the one sought.
+struct KeyHere<'f>(&'f str);
+
+impl<'de> DeserializeSeed<'de> for KeyHere<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyHere<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
+        if key == self.0 {
+            Err(de::Error::custom("here"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        IgnoredAny.visit_map(map).map(drop)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        IgnoredAny.visit_seq(seq).map(drop)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 

@@ -155,6 +155,26 @@ const BAD_FILES: &[(&str, &str)] = &[
         "two_documents",
         "tests/bad/two_documents.yaml: the file holds more than one YAML document (`---`); a config file is one",
     ),
+    (
+        "bom_then_unknown_field",
+        r#"tests/bad/bom_then_unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding"#,
+    ),
+    (
+        "replacement_encoding",
+        r#"tests/bad/replacement_encoding.yaml:5:22: entry app:legacy: field "output_encoding": encoding "iso-2022-kr" cannot be decoded: WHATWG maps it to the "replacement" encoding, which turns all output into a single U+FFFD"#,
+    ),
+    (
+        "whitelist_null",
+        r#"tests/bad/whitelist_null.yaml:5:5: entry app:git: field "command_whitelist": it is present but null (nothing is listed under it); a whitelist that is present must list at least one command; to allow every command, remove the field"#,
+    ),
+    (
+        "whitelist_empty_list",
+        r#"tests/bad/whitelist_empty_list.yaml:6:5: entry app:git: field "command_whitelist": it is an empty list; a whitelist that is present must list at least one command; to allow every command, remove the field"#,
+    ),
+    (
+        "whitelist_tilde",
+        r#"tests/bad/whitelist_tilde.yaml:4:37: entry app:git: field "command_whitelist": it is present but null (nothing is listed under it); a whitelist that is present must list at least one command; to allow every command, remove the field"#,
+    ),
 ];
 
 #[test]
@@ -191,6 +211,140 @@ fn bad_files_fail_with_the_exact_message_and_load_nothing() {
             "{file}: a failed load must leave nothing"
         );
     }
+}
+
+#[test]
+fn a_present_whitelist_is_never_allow_all() {
+    // Null (nothing under the key, every line commented out), `~`, `null`, `[]`,
+    // a flow list with only a comment: all refused, at the key, naming the entry.
+    for (value, what) in [
+        ("\n      # - git status\n", "it is present but null"),
+        (" ~\n", "it is present but null"),
+        (" null\n", "it is present but null"),
+        (" []\n", "it is an empty list"),
+        (" [\n      # git status\n    ]\n", "it is an empty list"),
+    ] {
+        let yaml = format!(
+            "- name: shell\n  kind: exec.native\n- name: git\n  kind: exec.native\n  command_whitelist:{value}- name: after\n  kind: exec.native\n"
+        );
+        let mut loader = Loader::new();
+        let err = loader.load_str(&yaml, Path::new("wl.yaml"), Some("app")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "wl.yaml:5:3: entry app:git: field \"command_whitelist\": {what}{}; a whitelist that is present \
+                 must list at least one command; to allow every command, remove the field",
+                if what.ends_with("null") {
+                    " (nothing is listed under it)"
+                } else {
+                    ""
+                }
+            ),
+            "{yaml}"
+        );
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(err.field(), Some("command_whitelist"));
+        let location = err.location().unwrap();
+        assert_eq!(
+            (location.line(), location.column(), location.entry()),
+            (Some(5), Some(3), Some("app:git"))
+        );
+        assert!(loader.registry().is_empty());
+    }
+
+    // Absent still means no whitelist; one line is a whitelist of one.
+    let registry = Registry::from_yaml(
+        "- { name: all, kind: exec.native }\n- { name: one, kind: exec.native, command_whitelist: [ls] }\n",
+        Path::new("ok.yaml"),
+        Some("app"),
+    )
+    .unwrap();
+    let all = registry.get("app:all").unwrap();
+    all.create_process("echo anything at all".into(), ExecOptions::new())
+        .unwrap();
+    let one = registry.get("app:one").unwrap();
+    one.create_process("ls".into(), ExecOptions::new()).unwrap();
+    assert_eq!(
+        one.create_process("ls -la".into(), ExecOptions::new())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::PermissionDenied
+    );
+}
+
+#[test]
+fn encodings_that_would_lose_all_output_are_refused_at_load() {
+    for label in [
+        "iso-2022-kr",
+        "csiso2022kr",
+        "hz-gb-2312",
+        "iso-2022-cn",
+        "iso-2022-cn-ext",
+        "replacement",
+        "HZ-GB-2312",
+    ] {
+        let yaml = format!(
+            "- {{ name: ok, kind: exec.native, output_encoding: cp949 }}\n- {{ name: lossy, kind: exec.native, output_encoding: {label} }}\n"
+        );
+        let mut loader = Loader::new();
+        let err = loader.load_str(&yaml, Path::new("enc.yaml"), Some("app")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "enc.yaml:2:54: entry app:lossy: field \"output_encoding\": encoding {label:?} cannot be decoded: \
+                 WHATWG maps it to the \"replacement\" encoding, which turns all output into a single U+FFFD"
+            )
+        );
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert_eq!(err.field(), Some("output_encoding"));
+        assert!(loader.registry().is_empty());
+    }
+    // x-user-defined maps each byte to a character of its own: nothing is lost.
+    Registry::from_yaml(
+        "- { name: x, kind: exec.native, output_encoding: x-user-defined }\n",
+        Path::new("enc.yaml"),
+        Some("app"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_utf8_bom_is_skipped_and_positions_stay_right() {
+    let yaml = "namespace: app\nentries:\n  - name: shell\n    kind: exec.native\n  - name: git\n    kind: exec.native\n";
+    let with_bom = format!("\u{feff}{yaml}");
+    let ids = Loader::new().load_str(&with_bom, Path::new("bom.yaml"), None).unwrap();
+    assert_eq!(ids, ["app:shell", "app:git"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bom.yaml");
+    std::fs::write(&path, &with_bom).unwrap();
+    let ids = Loader::new().load_file(&path, None).unwrap();
+    assert_eq!(ids, ["app:shell", "app:git"]);
+
+    // Errors further on, and the place of an earlier entry, are where they were.
+    let mut loader = Loader::new();
+    loader.load_str(&with_bom, Path::new("one.yaml"), None).unwrap();
+    let err = loader
+        .load_str(
+            "\u{feff}- { name: x, kind: exec.native }\n- { name: git, kind: exec.native }\n",
+            Path::new("two.yaml"),
+            Some("app"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"two.yaml:2:3: entry app:git: duplicate entry id "app:git"; it is already defined at one.yaml:5:5: entry app:git"#
+    );
+    let bad = "namespace: app\nentries: [ {name: a, kind: exec.native, x: 1} ]\n";
+    let err = Loader::new()
+        .load_str(&format!("\u{feff}{bad}"), Path::new("col.yaml"), None)
+        .unwrap_err();
+    let without = Loader::new().load_str(bad, Path::new("col.yaml"), None).unwrap_err();
+    assert_eq!(err.to_string(), without.to_string());
+    assert_eq!(
+        err.to_string(),
+        r#"col.yaml:2:41: entry app:a: unknown field "x"; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding"#
+    );
 }
 
 #[test]

@@ -34,9 +34,15 @@ const EXTRA_LABELS: &[(&str, &str)] = &[
 /// `cp949`/`uhc` (EUC-KR's superset, which encoding_rs decodes as `euc-kr`),
 /// `cp932`, `cp936` and `cp950`. Case and surrounding blanks are ignored.
 ///
+/// The labels that WHATWG maps to its "replacement" encoding (`iso-2022-kr`,
+/// `csiso2022kr`, `hz-gb-2312`, `iso-2022-cn`, `iso-2022-cn-ext` and
+/// `replacement`) are refused: that encoding decodes any output at all into a
+/// single U+FFFD, so naming one of them could only lose the output.
+///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] for `output_encoding` naming the unknown label.
+/// [`Error::InvalidArgument`] for `output_encoding` naming the label when it
+/// is unknown, or when it maps to the "replacement" encoding.
 ///
 /// ```
 /// use exec_core::decode::encoding_for_label;
@@ -44,6 +50,11 @@ const EXTRA_LABELS: &[(&str, &str)] = &[
 /// assert_eq!(encoding_for_label("CP949")?.name(), "EUC-KR");
 /// assert_eq!(encoding_for_label("windows-1252")?.name(), "windows-1252");
 /// assert!(encoding_for_label("klingon").is_err());
+/// assert_eq!(
+///     encoding_for_label("ISO-2022-KR").unwrap_err().to_string(),
+///     "invalid output_encoding: encoding \"ISO-2022-KR\" cannot be decoded: WHATWG maps it to \
+///      the \"replacement\" encoding, which turns all output into a single U+FFFD",
+/// );
 /// # Ok::<(), exec_core::Error>(())
 /// ```
 pub fn encoding_for_label(label: &str) -> Result<&'static Encoding> {
@@ -52,12 +63,21 @@ pub fn encoding_for_label(label: &str) -> Result<&'static Encoding> {
         .iter()
         .find(|(extra, _)| *extra == trimmed)
         .map_or(trimmed.as_str(), |(_, canonical)| canonical);
-    Encoding::for_label(canonical.as_bytes()).ok_or_else(|| Error::InvalidArgument {
+    let invalid = |reason: String| Error::InvalidArgument {
         field: "output_encoding".to_owned(),
-        reason: format!(
+        reason,
+    };
+    match Encoding::for_label(canonical.as_bytes()) {
+        // Its decoder emits one U+FFFD for the whole stream, whatever it holds.
+        Some(encoding) if encoding == encoding_rs::REPLACEMENT => Err(invalid(format!(
+            "encoding {label:?} cannot be decoded: WHATWG maps it to the \"replacement\" \
+             encoding, which turns all output into a single U+FFFD"
+        ))),
+        Some(encoding) => Ok(encoding),
+        None => Err(invalid(format!(
             "unknown encoding {label:?} (try utf-8, cp949, euc-kr, shift_jis, gbk, windows-1252)"
-        ),
-    })
+        ))),
+    }
 }
 
 /// Decodes one piece of input, keeping a partial sequence in `decoder` for the
@@ -227,6 +247,42 @@ mod tests {
         let err = encoding_for_label("cp99999").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Invalid);
         assert!(err.to_string().contains("\"cp99999\""), "{err}");
+    }
+
+    #[test]
+    fn labels_of_the_replacement_encoding_are_refused() {
+        // What encoding_rs would do with them: the whole stream becomes one U+FFFD.
+        let (decoded, _) = encoding_rs::REPLACEMENT.decode_without_bom_handling(b"plain ascii");
+        assert_eq!(decoded, "\u{fffd}");
+        for label in [
+            "iso-2022-kr",
+            "csiso2022kr",
+            "hz-gb-2312",
+            "iso-2022-cn",
+            "iso-2022-cn-ext",
+            "replacement",
+            " ISO-2022-KR ",
+        ] {
+            let err = encoding_for_label(label).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Invalid, "{label}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "invalid output_encoding: encoding {label:?} cannot be decoded: WHATWG maps it to \
+                     the \"replacement\" encoding, which turns all output into a single U+FFFD"
+                ),
+            );
+        }
+        // x-user-defined loses nothing (each byte maps to its own character): kept.
+        assert_eq!(
+            encoding_for_label("x-user-defined").unwrap().name(),
+            "x-user-defined"
+        );
+        // Neither does ISO-2022-JP, a real decoder despite the family name.
+        assert_eq!(
+            encoding_for_label("iso-2022-jp").unwrap().name(),
+            "ISO-2022-JP"
+        );
     }
 
     #[test]
