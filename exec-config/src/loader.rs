@@ -22,6 +22,7 @@ use crate::registry::Registry;
 use crate::shape::Shape;
 use crate::suggest::nearest;
 use crate::walk::{EachEntry, Walk, skip};
+use exec_core::confine::EnvAllow;
 use exec_core::decode::{OutputEncoding, encoding_for_label};
 use exec_core::env::{self, Env};
 use exec_core::{Executor, ExecutorSettings, Policy, Whitelist, command_line};
@@ -42,6 +43,8 @@ pub const COMMON_FIELDS: &[&str] = &[
     "default_env",
     "command_whitelist",
     "output_encoding",
+    "env_allow",
+    "work_dir_roots",
 ];
 
 /// Fields of a file's top level (the `namespace:` + `entries:` form).
@@ -742,6 +745,8 @@ struct CheckedEntry {
     default_env: Env,
     whitelist: Whitelist,
     output_encoding: Option<&'static OutputEncoding>,
+    env_allow: Option<EnvAllow>,
+    work_dir_roots: Vec<String>,
 }
 
 impl CheckedEntry {
@@ -749,9 +754,13 @@ impl CheckedEntry {
         let mut settings = ExecutorSettings::new(format!("{namespace}:{}", self.name))
             .with_default_env(self.default_env.clone())
             .with_whitelist(self.whitelist.clone())
-            .with_output_encoding(self.output_encoding);
+            .with_output_encoding(self.output_encoding)
+            .with_work_dir_roots(&self.work_dir_roots);
         if let Some(dir) = &self.default_work_dir {
             settings = settings.with_default_work_dir(dir);
+        }
+        if let Some(allow) = &self.env_allow {
+            settings = settings.with_env_allow(allow.clone());
         }
         if let Some(policy) = policy {
             settings = settings.with_policy(policy);
@@ -937,6 +946,8 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
             default_env: Env::new(),
             whitelist: Whitelist::default(),
             output_encoding: None,
+            env_allow: None,
+            work_dir_roots: Vec::new(),
         };
         while let Some(key) = map.next_key_seed(KeySeed {
             check,
@@ -980,6 +991,35 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
                 }
                 "output_encoding" => {
                     entry.output_encoding = Some(map.next_value_seed(EncodingSeed(check))?)
+                }
+                "env_allow" => {
+                    let patterns = map.next_value_seed(StringListSeed {
+                        check,
+                        field: "env_allow",
+                        validate: |pattern: &str| {
+                            EnvAllow::parse([pattern]).map(drop).map_err(|e| match e {
+                                exec_core::Error::InvalidArgument { reason, .. } => reason,
+                                other => other.to_string(),
+                            })
+                        },
+                    })?;
+                    entry.env_allow = Some(
+                        EnvAllow::parse(&patterns)
+                            .map_err(|e| check.invalid("env_allow", e.to_string()))?,
+                    );
+                }
+                "work_dir_roots" => {
+                    entry.work_dir_roots = map.next_value_seed(StringListSeed {
+                        check,
+                        field: "work_dir_roots",
+                        validate: |root: &str| {
+                            if Path::new(root).is_absolute() {
+                                Ok(())
+                            } else {
+                                Err(format!("{root:?} is not an absolute path"))
+                            }
+                        },
+                    })?;
                 }
                 _ => {
                     // `meta`, and the kind's own fields (checked in the kind's pass).
@@ -1077,6 +1117,46 @@ impl<'de, F: FnOnce(&str) -> Result<(), String>> Visitor<'de> for StringSeed<'_,
     fn visit_str<E: de::Error>(self, value: &str) -> Result<String, E> {
         (self.validate)(value).map_err(|message| self.check.invalid(self.field, message))?;
         Ok(value.to_owned())
+    }
+}
+
+/// A list of strings (`env_allow:`, `work_dir_roots:`), each checked where it
+/// is written. A present list may be empty: it then allows nothing more.
+struct StringListSeed<'c, 'a, F> {
+    check: &'c Check<'a>,
+    field: &'static str,
+    validate: F,
+}
+
+impl<'de, F: Fn(&str) -> Result<(), String> + Copy> DeserializeSeed<'de>
+    for StringListSeed<'_, '_, F>
+{
+    type Value = Vec<String>;
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Vec<String>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> Result<(), String> + Copy> Visitor<'de> for StringListSeed<'_, '_, F> {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StringSeed {
+            check: self.check,
+            field: self.field,
+            validate: self.validate,
+        })? {
+            items.push(item);
+        }
+        Ok(items)
     }
 }
 
@@ -1294,11 +1374,11 @@ impl<'de> Visitor<'de> for EncodingSeed<'_, '_> {
 
     fn visit_str<E: de::Error>(self, label: &str) -> Result<Self::Value, E> {
         encoding_for_label(label).map_err(|e| {
-            let message = e.to_string();
-            self.0.invalid(
-                "output_encoding",
-                message.trim_start_matches("invalid output_encoding: "),
-            )
+            let reason = match e {
+                exec_core::Error::InvalidArgument { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            self.0.invalid("output_encoding", reason)
         })
     }
 }

@@ -61,7 +61,7 @@ fn a_bare_list_takes_the_callers_namespace_and_a_files_own_wins() {
 const BAD_FILES: &[(&str, &str)] = &[
     (
         "unknown_field",
-        r#"tests/bad/unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding"#,
+        r#"tests/bad/unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots"#,
     ),
     (
         "wrong_type",
@@ -157,7 +157,7 @@ const BAD_FILES: &[(&str, &str)] = &[
     ),
     (
         "bom_then_unknown_field",
-        r#"tests/bad/bom_then_unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding"#,
+        r#"tests/bad/bom_then_unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots"#,
     ),
     (
         "replacement_encoding",
@@ -228,7 +228,9 @@ fn a_present_whitelist_is_never_allow_all() {
             "- name: shell\n  kind: exec.native\n- name: git\n  kind: exec.native\n  command_whitelist:{value}- name: after\n  kind: exec.native\n"
         );
         let mut loader = Loader::new();
-        let err = loader.load_str(&yaml, Path::new("wl.yaml"), Some("app")).unwrap_err();
+        let err = loader
+            .load_str(&yaml, Path::new("wl.yaml"), Some("app"))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -287,7 +289,9 @@ fn encodings_that_would_lose_all_output_are_refused_at_load() {
             "- {{ name: ok, kind: exec.native, output_encoding: cp949 }}\n- {{ name: lossy, kind: exec.native, output_encoding: {label} }}\n"
         );
         let mut loader = Loader::new();
-        let err = loader.load_str(&yaml, Path::new("enc.yaml"), Some("app")).unwrap_err();
+        let err = loader
+            .load_str(&yaml, Path::new("enc.yaml"), Some("app"))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -312,7 +316,9 @@ fn encodings_that_would_lose_all_output_are_refused_at_load() {
 fn a_utf8_bom_is_skipped_and_positions_stay_right() {
     let yaml = "namespace: app\nentries:\n  - name: shell\n    kind: exec.native\n  - name: git\n    kind: exec.native\n";
     let with_bom = format!("\u{feff}{yaml}");
-    let ids = Loader::new().load_str(&with_bom, Path::new("bom.yaml"), None).unwrap();
+    let ids = Loader::new()
+        .load_str(&with_bom, Path::new("bom.yaml"), None)
+        .unwrap();
     assert_eq!(ids, ["app:shell", "app:git"]);
 
     let dir = tempfile::tempdir().unwrap();
@@ -323,7 +329,9 @@ fn a_utf8_bom_is_skipped_and_positions_stay_right() {
 
     // Errors further on, and the place of an earlier entry, are where they were.
     let mut loader = Loader::new();
-    loader.load_str(&with_bom, Path::new("one.yaml"), None).unwrap();
+    loader
+        .load_str(&with_bom, Path::new("one.yaml"), None)
+        .unwrap();
     let err = loader
         .load_str(
             "\u{feff}- { name: x, kind: exec.native }\n- { name: git, kind: exec.native }\n",
@@ -339,11 +347,13 @@ fn a_utf8_bom_is_skipped_and_positions_stay_right() {
     let err = Loader::new()
         .load_str(&format!("\u{feff}{bad}"), Path::new("col.yaml"), None)
         .unwrap_err();
-    let without = Loader::new().load_str(bad, Path::new("col.yaml"), None).unwrap_err();
+    let without = Loader::new()
+        .load_str(bad, Path::new("col.yaml"), None)
+        .unwrap_err();
     assert_eq!(err.to_string(), without.to_string());
     assert_eq!(
         err.to_string(),
-        r#"col.yaml:2:41: entry app:a: unknown field "x"; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding"#
+        r#"col.yaml:2:41: entry app:a: unknown field "x"; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots"#
     );
 }
 
@@ -562,5 +572,20 @@ fn the_readmes_example_file_loads() {
     assert_eq!(
         registry.ids().collect::<Vec<_>>(),
         ["app:git", "app:legacy", "app:shell"]
+    );
+}
+
+#[test]
+fn the_readme_shows_the_example_file_as_it_is() {
+    let file = std::fs::read_to_string("../examples/executors.yaml").unwrap();
+    let readme = std::fs::read_to_string("../README.md").unwrap();
+    let body: String = file
+        .lines()
+        .skip_while(|line| line.starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert!(
+        readme.contains(&format!("```yaml\n{body}```")),
+        "README's config block differs from examples/executors.yaml"
     );
 }

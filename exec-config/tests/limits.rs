@@ -4,11 +4,11 @@
 #![cfg(feature = "native")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use exec_config::{
     ConfigError, DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_CONFIG_DEPTH, Loader, Registry,
 };
 use exec_core::ErrorKind;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Far above what the checks take (milliseconds), far below what parsing the
@@ -72,7 +72,9 @@ fn deep_nesting_is_refused_before_parsing_and_fast() {
         assert!(text.len() < DEFAULT_MAX_CONFIG_BYTES, "{what}");
         let mut loader = Loader::new();
         let err = timed(what, || {
-            loader.load_str(text, Path::new("deep.yaml"), None).unwrap_err()
+            loader
+                .load_str(text, Path::new("deep.yaml"), None)
+                .unwrap_err()
         });
         assert_eq!(
             err.to_string(),
@@ -149,7 +151,9 @@ fn the_depth_limit_is_exact_and_ordinary_configs_are_far_below_it() {
             "- ".repeat(levels)
         )
     };
-    Loader::new().load_str(&block(31), Path::new("ok.yaml"), None).unwrap();
+    Loader::new()
+        .load_str(&block(31), Path::new("ok.yaml"), None)
+        .unwrap();
     assert!(matches!(
         Loader::new().load_str(&block(32), Path::new("deep.yaml"), None),
         Err(ConfigError::TooDeep { .. })
@@ -195,7 +199,9 @@ fn the_depth_limit_is_exact_and_ordinary_configs_are_far_below_it() {
              command_whitelist: [\"echo '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[['\", 'printf \"{{{{\"'] # [[[[\n",
         deep = "[".repeat(40)
     );
-    let ids = Loader::new().load_str(&text, Path::new("text.yaml"), None).unwrap();
+    let ids = Loader::new()
+        .load_str(&text, Path::new("text.yaml"), None)
+        .unwrap();
     assert_eq!(ids, ["app:shell"]);
 }
 
@@ -210,12 +216,16 @@ fn a_config_over_the_size_limit_is_refused_before_parsing() {
         "x".repeat(DEFAULT_MAX_CONFIG_BYTES - head.len() - 1)
     );
     assert_eq!(at_limit.len(), DEFAULT_MAX_CONFIG_BYTES);
-    Loader::new().load_str(&at_limit, Path::new("max.yaml"), None).unwrap();
+    Loader::new()
+        .load_str(&at_limit, Path::new("max.yaml"), None)
+        .unwrap();
     // One byte over: refused, naming the size and the limit.
     let over = format!("{at_limit} ");
     let mut loader = Loader::new();
     let err = timed("4 MiB + 1 byte, as text", || {
-        loader.load_str(&over, Path::new("over.yaml"), None).unwrap_err()
+        loader
+            .load_str(&over, Path::new("over.yaml"), None)
+            .unwrap_err()
     });
     assert_eq!(
         err.to_string(),
@@ -357,7 +367,9 @@ fn a_config_at_the_size_limit_of_small_entries_loads_in_seconds() {
     }
     let what = format!("{count} entries ({} bytes)", text.len());
     let ids = timed(&what, || {
-        Loader::new().load_str(&text, Path::new("many.yaml"), None).unwrap()
+        Loader::new()
+            .load_str(&text, Path::new("many.yaml"), None)
+            .unwrap()
     });
     assert_eq!(ids.len(), count);
 }

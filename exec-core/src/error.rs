@@ -106,6 +106,30 @@ pub enum Error {
         command: String,
     },
 
+    /// A call set an environment variable the executor does not let a call
+    /// set (see [`confine`](crate::confine)).
+    #[error("executor {executor} does not let a call set the variable {name}: {reason}")]
+    EnvNotAllowed {
+        /// The executor's id.
+        executor: String,
+        /// The variable.
+        name: String,
+        /// Why, and what would allow it.
+        reason: String,
+    },
+
+    /// A call asked for a work dir outside the ones the executor allows (see
+    /// [`confine`](crate::confine)).
+    #[error("executor {executor} does not let a call use the work dir {work_dir:?}: {reason}")]
+    WorkDirNotAllowed {
+        /// The executor's id.
+        executor: String,
+        /// The work dir asked for (`..` resolved).
+        work_dir: std::path::PathBuf,
+        /// Why, and what would allow it.
+        reason: String,
+    },
+
     /// The policy hook refused an action.
     #[error("policy refused to {action} on executor {executor}: {reason}")]
     PolicyDenied {
@@ -281,9 +305,10 @@ impl Error {
             Error::InvalidCommandLine { .. }
             | Error::InvalidArgument { .. }
             | Error::InvalidState { .. } => ErrorKind::Invalid,
-            Error::NotWhitelisted { .. } | Error::PolicyDenied { .. } => {
-                ErrorKind::PermissionDenied
-            }
+            Error::NotWhitelisted { .. }
+            | Error::PolicyDenied { .. }
+            | Error::EnvNotAllowed { .. }
+            | Error::WorkDirNotAllowed { .. } => ErrorKind::PermissionDenied,
             Error::ExecutorNotFound { .. }
             | Error::ProgramNotFound { .. }
             | Error::NotFound { .. } => ErrorKind::NotFound,

@@ -16,8 +16,9 @@
 //!   another signals.
 //! - [`ExecutorSettings::prepare`] — the checks, in order: the command line is
 //!   split like a POSIX shell splits words ([`command_line`]), compared with the
-//!   [`Whitelist`], the environment is merged from nothing ([`env`](mod@env)), and the
-//!   [`Policy`] is asked.
+//!   [`Whitelist`], the call's environment variables and work dir are held to
+//!   what the config allows ([`confine`]), the environment is merged from
+//!   nothing ([`env`](mod@env)), and the [`Policy`] is asked.
 //! - [`Error`] with [`ErrorKind`] — one error type whose messages name the thing.
 //! - [`decode`] — legacy output encodings (`cp949`, `shift_jis`, …) to UTF-8.
 //! - [`pipes`] — the pipes every backend uses, so output is never lost because
@@ -37,9 +38,12 @@
 //! ```
 //! use exec_core::{ErrorKind, ExecOptions, ExecutorSettings, Whitelist};
 //!
+//! use exec_core::confine::EnvAllow;
+//!
 //! let settings = ExecutorSettings::new("app:git")
 //!     .with_default_work_dir("/srv/repo")
 //!     .with_default_env_var("PATH", "/usr/bin:/bin")
+//!     .with_env_allow(EnvAllow::parse(["LANG"])?)
 //!     .with_whitelist(Whitelist::parse(["git status", "git log --oneline"])?);
 //!
 //! // Quoting and spacing do not matter: the split words are compared.
@@ -55,6 +59,13 @@
 //! assert_eq!(err.kind(), ErrorKind::PermissionDenied);
 //! let err = settings.prepare("git status 'unclosed".into(), ExecOptions::new()).unwrap_err();
 //! assert_eq!(err.kind(), ErrorKind::Invalid);
+//! // So are variables and work dirs the config does not let a call choose.
+//! let hook = ExecOptions::new().with_env("LD_PRELOAD", "/tmp/evil.so");
+//! let err = settings.prepare("git status".into(), hook).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+//! let elsewhere = ExecOptions::new().with_work_dir("/srv/repo/../other");
+//! let err = settings.prepare("git status".into(), elsewhere).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::PermissionDenied);
 //! # Ok::<(), exec_core::Error>(())
 //! ```
 //!
@@ -66,6 +77,7 @@
 
 pub mod audit;
 pub mod command_line;
+pub mod confine;
 pub mod decode;
 pub mod env;
 mod error;

@@ -11,6 +11,7 @@
 
 use crate::audit::Audit;
 use crate::command_line::CommandSpec;
+use crate::confine::{self, EnvAllow, WorkDirConfinement};
 use crate::decode::OutputEncoding;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
@@ -34,6 +35,7 @@ pub const DEFAULT_OUTPUT_BUFFER: usize = 1024 * 1024;
 ///
 /// let settings = ExecutorSettings::new("app:git")
 ///     .with_default_env_var("PATH", "/usr/bin:/bin")
+///     .with_env_allow(exec_core::confine::EnvAllow::parse(["GIT_PAGER"])?)
 ///     .with_whitelist(Whitelist::parse(["git status"])?);
 /// let prepared = settings.prepare("git  'status'".into(), ExecOptions::new().with_env("GIT_PAGER", "cat"))?;
 /// assert_eq!(prepared.argv, ["git", "status"]);
@@ -50,6 +52,8 @@ pub struct ExecutorSettings {
     output_encoding: Option<&'static OutputEncoding>,
     output_buffer: usize,
     policy: Option<Arc<dyn Policy>>,
+    env_allow: Option<EnvAllow>,
+    work_dir_roots: Vec<PathBuf>,
 }
 
 impl ExecutorSettings {
@@ -64,7 +68,31 @@ impl ExecutorSettings {
             output_encoding: None,
             output_buffer: DEFAULT_OUTPUT_BUFFER,
             policy: None,
+            env_allow: None,
+            work_dir_roots: Vec::new(),
         }
+    }
+
+    /// Sets which variables a call may set (config field `env_allow`; see
+    /// [`confine`]). Without it, a call may set none on an executor with a
+    /// whitelist and any on one without.
+    #[must_use]
+    pub fn with_env_allow(mut self, allow: EnvAllow) -> Self {
+        self.env_allow = Some(allow);
+        self
+    }
+
+    /// Sets the directories, besides `default_work_dir`, a call's `work_dir`
+    /// may lie in (config field `work_dir_roots`; see [`confine`]). Setting
+    /// any confines the work dir even without a whitelist.
+    #[must_use]
+    pub fn with_work_dir_roots<I, P>(mut self, roots: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.work_dir_roots = roots.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Sets the work dir used when a call names none.
@@ -157,6 +185,86 @@ impl ExecutorSettings {
         self.policy.as_ref()
     }
 
+    /// The variables a call may set, as configured (`None`: see
+    /// [`with_env_allow`](ExecutorSettings::with_env_allow)).
+    pub fn env_allow(&self) -> Option<&EnvAllow> {
+        self.env_allow.as_ref()
+    }
+
+    /// The directories a call's work dir may lie in besides `default_work_dir`.
+    pub fn work_dir_roots(&self) -> &[PathBuf] {
+        &self.work_dir_roots
+    }
+
+    /// Whether the executor runs only what its config lists: it has a
+    /// whitelist. Then a call cannot move the program lookup, set variables
+    /// the config does not allow, or leave the configured work dirs.
+    pub fn is_confined(&self) -> bool {
+        !self.whitelist.is_empty()
+    }
+
+    /// The call's variables held to `env_allow` (see [`confine`]).
+    fn check_call_env(&self, options: &ExecOptions) -> Result<()> {
+        let (allow, configured) = match (&self.env_allow, self.is_confined()) {
+            (Some(allow), _) => (allow.clone(), true),
+            (None, true) => (EnvAllow::none(), false),
+            (None, false) => return Ok(()),
+        };
+        for name in options.env.keys() {
+            if let Some(reason) = allow.refusal(name, configured) {
+                return Err(Error::EnvNotAllowed {
+                    executor: self.id.clone(),
+                    name: name.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The work dir to use and, when a call chose it on a confined executor,
+    /// the roots the backend checks it against once symlinks are resolved.
+    fn work_dir_for(
+        &self,
+        asked: Option<PathBuf>,
+    ) -> Result<(Option<PathBuf>, Option<WorkDirConfinement>)> {
+        let Some(asked) = asked else {
+            return Ok((self.default_work_dir.clone(), None));
+        };
+        if !self.is_confined() && self.work_dir_roots.is_empty() {
+            return Ok((Some(asked), None));
+        }
+        let confinement = WorkDirConfinement {
+            executor: self.id.clone(),
+            roots: self
+                .default_work_dir
+                .iter()
+                .chain(&self.work_dir_roots)
+                .cloned()
+                .collect(),
+        };
+        // A relative work dir is taken from default_work_dir, never from
+        // wherever the host process happens to be.
+        let absolute = match (&self.default_work_dir, asked.is_absolute()) {
+            (_, true) => asked,
+            (Some(base), false) => base.join(asked),
+            (None, false) => {
+                return Err(Error::InvalidArgument {
+                    field: "work_dir".to_owned(),
+                    reason: format!(
+                        "{asked:?} is relative and executor {} has no default_work_dir to take it from",
+                        self.id
+                    ),
+                });
+            }
+        };
+        let dir = confine::normalize(&absolute);
+        if !confinement.contains_lexically(&dir) {
+            return Err(confinement.refusal(&dir, ""));
+        }
+        Ok((Some(dir), Some(confinement)))
+    }
+
     /// Checks that the settings themselves are usable: the default environment's
     /// names and values can be passed to a process.
     ///
@@ -200,9 +308,10 @@ impl ExecutorSettings {
             });
         }
         let env = env::merge(&self.default_env, &options.env);
-        let work_dir = options.work_dir.or_else(|| self.default_work_dir.clone());
         let env_names: Vec<&str> = env.keys().map(String::as_str).collect();
-        let audit = Audit::for_command(&self.id, &display, work_dir.as_deref(), &env_names);
+        let asked_dir = options.work_dir.clone();
+        let shown_dir = asked_dir.as_deref().or(self.default_work_dir.as_deref());
+        let audit = Audit::for_command(&self.id, &display, shown_dir, &env_names);
         if !self.whitelist.allows(&argv) {
             audit.denied("not in the command whitelist");
             return Err(Error::NotWhitelisted {
@@ -210,6 +319,26 @@ impl ExecutorSettings {
                 command: display,
             });
         }
+        let confined = self
+            .check_call_env(&options)
+            .and_then(|()| self.work_dir_for(asked_dir));
+        let (work_dir, work_dir_confinement) = match confined {
+            Ok(found) => found,
+            Err(error) => {
+                audit.denied(&error.to_string());
+                return Err(error);
+            }
+        };
+        // With a whitelist the program is the one the config names: looked up
+        // in the entry's own PATH, a relative one from default_work_dir.
+        let (search_path, program_dir) = if self.is_confined() {
+            (
+                self.default_env.get("PATH").cloned(),
+                self.default_work_dir.clone(),
+            )
+        } else {
+            (env.get("PATH").cloned(), work_dir.clone())
+        };
         if let Some(policy) = &self.policy {
             let request = CommandRequest {
                 executor_id: &self.id,
@@ -233,6 +362,9 @@ impl ExecutorSettings {
             argv,
             env,
             work_dir,
+            work_dir_confinement,
+            search_path,
+            program_dir,
             timeout: options.timeout,
             output_encoding: self.output_encoding,
             output_buffer: self.output_buffer,
@@ -346,6 +478,19 @@ pub struct PreparedCommand {
     pub env: Env,
     /// The work dir, if any.
     pub work_dir: Option<PathBuf>,
+    /// When a call chose the work dir on a confined executor: the roots it
+    /// must stay in once the backend resolved its symlinks
+    /// ([`WorkDirConfinement::check_resolved`]).
+    pub work_dir_confinement: Option<WorkDirConfinement>,
+    /// The `PATH` to look the program up in (`None`: the backend's safe
+    /// default). On an executor with a whitelist it is the entry's own
+    /// `default_env` `PATH`, never one a call set; otherwise the merged
+    /// environment's.
+    pub search_path: Option<String>,
+    /// The directory a relative program (`./build.sh`) is found from: on an
+    /// executor with a whitelist its `default_work_dir`, never a call's work
+    /// dir; otherwise the work dir. `None`: the host process's own.
+    pub program_dir: Option<PathBuf>,
     /// The timeout, counted from `start`.
     pub timeout: Option<Duration>,
     /// The encoding stdout and stderr are decoded from, if any.

@@ -83,6 +83,7 @@ lua_scripts!(native();
     env_names_are_utf8_strings_and_values_utf8_text => "env_names.lua",
     an_exec_call_that_waits_in_a_script_coroutine_is_invalid => "coroutines.lua",
     a_command_may_be_a_list_of_words => "words.lua",
+    a_whitelisted_executor_confines_env_and_work_dir => "confinement.lua",
 );
 
 #[test]

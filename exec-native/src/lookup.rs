@@ -9,16 +9,23 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Resolves the program of `command` to the file to execute.
 ///
-/// A program with a `/` is used as it is (relative to the work dir). Otherwise
-/// each directory of the child's `PATH` (or [`DEFAULT_PATH`]) is tried in
-/// order; empty and relative entries are skipped, since they would make the
-/// result depend on the host's current directory.
+/// A program with a `/` is used as it is, a relative one taken from
+/// [`PreparedCommand::program_dir`] (on an executor with a whitelist its
+/// `default_work_dir`, never a call's work dir). Otherwise each directory of
+/// [`PreparedCommand::search_path`] (on an executor with a whitelist the
+/// entry's own `PATH`, never a call's) or [`DEFAULT_PATH`] is tried in order;
+/// empty and relative entries are skipped, since they would make the result
+/// depend on the host's current directory.
 pub(crate) fn resolve_program(command: &PreparedCommand) -> Result<PathBuf> {
     let program = command.program();
     if program.contains('/') {
-        return Ok(PathBuf::from(program));
+        let path = Path::new(program);
+        return Ok(match &command.program_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_owned(),
+        });
     }
-    let search_path = command.env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
+    let search_path = command.search_path.as_deref().unwrap_or(DEFAULT_PATH);
     search_path
         .split(':')
         .map(Path::new)
@@ -79,5 +86,29 @@ mod tests {
     fn a_path_with_a_slash_is_used_as_is() {
         let found = resolve_program(&prepared("./run.sh", Some("/bin"))).unwrap();
         assert_eq!(found, Path::new("./run.sh"));
+    }
+
+    #[test]
+    fn a_whitelisted_program_is_found_from_the_config_not_the_call() {
+        let settings = ExecutorSettings::new("t:pinned")
+            .with_default_env_var("PATH", "/bin:/usr/bin")
+            .with_default_work_dir("/srv/app")
+            .with_work_dir_roots(["/tmp"])
+            .with_env_allow(exec_core::confine::EnvAllow::parse(["PATH"]).unwrap())
+            .with_whitelist(exec_core::Whitelist::parse(["sh", "./build.sh"]).unwrap());
+        let call = ExecOptions::new()
+            .with_env("PATH", "/tmp/evil")
+            .with_work_dir("/tmp");
+        let sh = settings.prepare("sh".into(), call.clone()).unwrap();
+        assert_eq!(
+            sh.env["PATH"], "/tmp/evil",
+            "the child still gets the call's PATH"
+        );
+        assert_eq!(resolve_program(&sh).unwrap(), Path::new("/bin/sh"));
+        let script = settings.prepare("./build.sh".into(), call).unwrap();
+        assert_eq!(
+            resolve_program(&script).unwrap(),
+            Path::new("/srv/app/./build.sh")
+        );
     }
 }

@@ -100,17 +100,7 @@ impl NativeProcess {
             }
         }
         let program = resolve_program(&self.command)?;
-        if let Some(dir) = &self.command.work_dir {
-            if !dir.is_dir() {
-                return Err(Error::NotFound {
-                    what: format!(
-                        "work dir {:?} for command {:?}",
-                        dir,
-                        self.command.display()
-                    ),
-                });
-            }
-        }
+        let work_dir = self.work_dir()?;
         let mut cmd = Command::new(&program);
         cmd.arg0(self.command.program())
             .args(&self.command.argv[1..])
@@ -121,7 +111,7 @@ impl NativeProcess {
             .stderr(std::process::Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        if let Some(dir) = &self.command.work_dir {
+        if let Some(dir) = &work_dir {
             cmd.current_dir(dir);
         }
         let started = Instant::now();
@@ -175,6 +165,31 @@ impl NativeProcess {
         };
         tokio::spawn(supervisor.run());
         Ok(())
+    }
+
+    /// The work dir to run in: it must exist, and a confined one must still
+    /// lie in its roots once symlinks are followed (it is then used in its
+    /// resolved form, so a link changed later does not move the command).
+    fn work_dir(&self) -> Result<Option<std::path::PathBuf>> {
+        let Some(dir) = &self.command.work_dir else {
+            return Ok(None);
+        };
+        let not_found = || Error::NotFound {
+            what: format!(
+                "work dir {:?} for command {:?}",
+                dir,
+                self.command.display()
+            ),
+        };
+        if !dir.is_dir() {
+            return Err(not_found());
+        }
+        let Some(confinement) = &self.command.work_dir_confinement else {
+            return Ok(Some(dir.clone()));
+        };
+        let resolved = std::fs::canonicalize(dir).map_err(|_| not_found())?;
+        confinement.check_resolved(&resolved, |root| std::fs::canonicalize(root).ok())?;
+        Ok(Some(resolved))
     }
 
     /// The error for a failed spawn: an argument list the kernel refuses as

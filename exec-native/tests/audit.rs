@@ -52,6 +52,7 @@ fn executor() -> NativeExecutor {
         ExecutorSettings::new("audit:shell")
             .with_default_env_var("PATH", "/usr/bin:/bin")
             .with_default_env_var("API_TOKEN", "hunter2-secret")
+            .with_work_dir_roots(["/tmp"])
             .with_whitelist(Whitelist::parse(["sh -c 'exit 3'", "sleep 5"]).unwrap()),
     )
 }
