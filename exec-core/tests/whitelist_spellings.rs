@@ -26,10 +26,18 @@ const SPELLINGS: &[(&str, Verdict, &str)] = &[
     ("  git status  ", Runs, "blanks around"),
     ("'git' \"status\"", Runs, "quoted words"),
     ("git st\"\"atus", Runs, "an empty quote inside a word"),
-    ("git sta\\tus", Runs, "a backslash before an ordinary letter"),
+    (
+        "git sta\\tus",
+        Runs,
+        "a backslash before an ordinary letter",
+    ),
     ("git status # a comment", Runs, "a shell comment"),
     ("echo hel'lo'", Runs, "a quote inside a word"),
-    ("git status; rm -rf /", Refused, "`;` is a word, not a separator"),
+    (
+        "git status; rm -rf /",
+        Refused,
+        "`;` is a word, not a separator",
+    ),
     ("git status;id", Refused, "`;` glued to a word"),
     ("git status && id", Refused, "&&"),
     ("git status || id", Refused, "||"),
@@ -52,7 +60,11 @@ const SPELLINGS: &[(&str, Verdict, &str)] = &[
     ("git status\u{200b}", Refused, "a zero-width space"),
     ("git\u{2003}status", Refused, "an em space"),
     ("g\u{0456}t status", Refused, "a Cyrillic i"),
-    ("\u{ff47}\u{ff49}\u{ff54} status", Refused, "fullwidth letters"),
+    (
+        "\u{ff47}\u{ff49}\u{ff54} status",
+        Refused,
+        "fullwidth letters",
+    ),
     ("git stat\u{fe55}us", Refused, "a small colon"),
     ("GIT STATUS", Refused, "upper case"),
     ("git Status", Refused, "one capital"),
@@ -61,7 +73,11 @@ const SPELLINGS: &[(&str, Verdict, &str)] = &[
     ("git 'status '", Refused, "a trailing blank inside quotes"),
     ("git status ''", Refused, "an extra empty word"),
     ("git status --porcelain", Refused, "an extra flag"),
-    ("git -c core.fsmonitor=id status", Refused, "an option before the subcommand"),
+    (
+        "git -c core.fsmonitor=id status",
+        Refused,
+        "an option before the subcommand",
+    ),
     ("git status -c core.pager=id", Refused, "an option after"),
     ("/usr/bin/git status", Refused, "a path to the program"),
     ("./git status", Refused, "a relative program"),
@@ -105,7 +121,9 @@ fn fifty_spellings_of_a_whitelisted_command_hold() {
     for (spelling, expected, what) in SPELLINGS {
         let got = verdict((*spelling).into());
         if got != *expected {
-            wrong.push(format!("{what}: {spelling:?} {got:?}, expected {expected:?}"));
+            wrong.push(format!(
+                "{what}: {spelling:?} {got:?}, expected {expected:?}"
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));

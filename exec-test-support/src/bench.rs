@@ -143,56 +143,55 @@ pub mod std_baseline {
         assert!(status.success());
     }
 
-    /// Runs `head -c BYTES /dev/zero` and collects its stdout into one
-    /// `Vec` with `read_to_end`: what any "read everything into one value"
-    /// costs on this machine (fresh memory for every byte); returns the length.
-    pub async fn read_stdout_to_end(bytes: u64) -> u64 {
-        tokio::task::spawn_blocking(move || {
-            let mut child = Command::new("/usr/bin/head")
-                .args(["-c", &bytes.to_string(), "/dev/zero"])
-                .env_clear()
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("spawning head");
-            let mut all = Vec::new();
-            child
-                .stdout
-                .take()
-                .expect("piped stdout")
-                .read_to_end(&mut all)
-                .expect("reading head's stdout");
-            assert!(child.wait().expect("waiting for head").success());
-            all.len() as u64
-        })
-        .await
-        .expect("the baseline thread")
+    /// `head -c BYTES /dev/zero` with its stdout piped.
+    fn head(bytes: u64) -> std::process::Child {
+        Command::new("/usr/bin/head")
+            .args(["-c", &bytes.to_string(), "/dev/zero"])
+            .env_clear()
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawning head")
     }
 
-    /// Runs `head -c BYTES /dev/zero` and reads its stdout to the end in
-    /// blocking 64 KiB reads; returns the bytes read.
-    pub async fn read_stdout(bytes: u64) -> u64 {
+    /// Runs `head` on a blocking thread, hands its stdout to `read`, waits.
+    async fn with_head(bytes: u64, read: fn(std::process::ChildStdout) -> u64) -> u64 {
         tokio::task::spawn_blocking(move || {
-            let mut child = Command::new("/usr/bin/head")
-                .args(["-c", &bytes.to_string(), "/dev/zero"])
-                .env_clear()
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("spawning head");
-            let mut stdout = child.stdout.take().expect("piped stdout");
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut total = 0u64;
-            loop {
-                match stdout.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => total += n as u64,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => panic!("reading head's stdout: {e}"),
-                }
-            }
+            let mut child = head(bytes);
+            let total = read(child.stdout.take().expect("piped stdout"));
             assert!(child.wait().expect("waiting for head").success());
             total
         })
         .await
         .expect("the baseline thread")
+    }
+
+    /// Runs `head -c BYTES /dev/zero` and collects its stdout into one
+    /// `Vec` with `read_to_end`: what any "read everything into one value"
+    /// costs on this machine (fresh memory for every byte); returns the length.
+    pub async fn read_stdout_to_end(bytes: u64) -> u64 {
+        with_head(bytes, |mut stdout| {
+            let mut all = Vec::new();
+            stdout.read_to_end(&mut all).expect("reading head's stdout");
+            all.len() as u64
+        })
+        .await
+    }
+
+    /// Runs `head -c BYTES /dev/zero` and reads its stdout to the end in
+    /// blocking 64 KiB reads; returns the bytes read.
+    pub async fn read_stdout(bytes: u64) -> u64 {
+        with_head(bytes, |mut stdout| {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0u64;
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) => return total,
+                    Ok(n) => total += n as u64,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("reading head's stdout: {e}"),
+                }
+            }
+        })
+        .await
     }
 }

@@ -55,30 +55,23 @@ pub fn is_alive(pid: i32) -> bool {
 /// Waits up to `limit` for `pid` to end (gone, or a zombie); whether it did.
 pub fn ends_within(pid: i32, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
-    loop {
-        if !is_alive(pid) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    while is_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(POLL);
     }
+    !is_alive(pid)
 }
 
 /// [`ends_within`] for async tests: waits without blocking the runtime.
 pub async fn ends_within_async(pid: i32, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
-    loop {
-        if !is_alive(pid) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    while is_alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
     }
+    !is_alive(pid)
 }
+
+/// How often the waits look again.
+const POLL: Duration = Duration::from_millis(20);
 
 /// Every process on the system, as far as `/proc` can be read.
 pub fn processes() -> Vec<Stat> {
