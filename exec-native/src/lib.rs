@@ -16,6 +16,10 @@
 //!   left of its group is killed too, as Docker does when a container's main
 //!   process exits. (A grandchild that leaves the group with `setsid` escapes
 //!   this; only a cgroup could hold it.)
+//! - **Only the standard streams.** The child gets its stdin, stdout and stderr
+//!   and no other descriptor, whatever the embedding process holds without
+//!   close-on-exec (a raw `open`, a `dup`, what it inherited itself): every
+//!   descriptor from 3 up is marked close-on-exec in the child before `exec`.
 //! - **Nothing lost.** Output is pumped into per-stream buffers (1 MiB unread by
 //!   default), so `wait` before reading loses nothing.
 //!
@@ -54,8 +58,10 @@
 //! ```
 
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+// Unsafe only where a child is set up between fork and exec (`child.rs`).
+#![deny(unsafe_code)]
 
+mod child;
 mod lookup;
 mod process;
 

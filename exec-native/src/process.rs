@@ -6,6 +6,7 @@
 //! method only reads that channel or signals the group, so `wait` in one task
 //! never blocks `signal` or `close` in another.
 
+use crate::child::ChildSetup;
 use crate::lookup::resolve_program;
 use exec_core::pipes::{BackendPipes, OutputSink};
 use exec_core::{
@@ -124,6 +125,7 @@ impl NativeProcess {
         if let Some(dir) = &self.command.work_dir {
             cmd.current_dir(dir);
         }
+        ChildSetup::new().install(&mut cmd);
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| self.spawn_error(&program, e))?;
         let pid = child.id().ok_or_else(|| {
