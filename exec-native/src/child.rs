@@ -1,16 +1,22 @@
 //! What a child does for itself between `fork` and `exec`.
 //!
-//! **Only stdin, stdout and stderr go through `exec`.** Every descriptor
-//! from 3 up is marked close-on-exec, whatever the embedding process holds
-//! without `O_CLOEXEC` (a raw `open`, a `dup`, a descriptor it inherited from
-//! its own parent). They are marked rather than closed because the standard
-//! library reports a failed `exec` to the parent through a close-on-exec pipe
-//! of its own: closing it would turn "not found" into a silent exit. One
-//! `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)` (Linux 5.11) does it; on an older
-//! kernel each descriptor below the open-files limit is marked with `fcntl`
-//! (slower the higher the limit).
+//! Two things the parent cannot do for it:
 //!
-//! The standard library can then no longer use `posix_spawn` and forks
+//! - **Only stdin, stdout and stderr go through `exec`.** Every descriptor
+//!   from 3 up is marked close-on-exec, whatever the embedding process holds
+//!   without `O_CLOEXEC` (a raw `open`, a `dup`, a descriptor it inherited from
+//!   its own parent). They are marked rather than closed because the standard
+//!   library reports a failed `exec` to the parent through a close-on-exec
+//!   pipe of its own: closing it would turn "not found" into a silent exit.
+//!   One `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)` (Linux 5.11) does it; on an
+//!   older kernel each descriptor below the open-files limit is marked with
+//!   `fcntl` (slower the higher the limit).
+//! - **Kill with the parent** (opt-in, `NativeExecutor::with_kill_with_parent`):
+//!   `PR_SET_PDEATHSIG(SIGKILL)`, then the child checks that its parent is
+//!   still the process that forked it (it may have died before the `prctl`),
+//!   and gives up otherwise.
+//!
+//! Either way the standard library can no longer use `posix_spawn` and forks
 //! instead; `cargo bench -p exec-native` measures what that costs.
 
 use nix::libc;
@@ -28,17 +34,22 @@ pub(crate) struct ChildSetup {
     /// Descriptors `3..fallback_limit` are marked one by one when the kernel
     /// lacks `close_range` with `CLOSE_RANGE_CLOEXEC`.
     fallback_limit: libc::c_int,
+    /// The pid of the parent the child dies with, if it should.
+    kill_with_parent: Option<libc::pid_t>,
 }
 
 impl ChildSetup {
     /// The setup for a child of this process.
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(kill_with_parent: bool) -> Self {
         let fallback_limit = nix::unistd::sysconf(nix::unistd::SysconfVar::OPEN_MAX)
             .ok()
             .flatten()
             .and_then(|n| libc::c_int::try_from(n).ok())
             .map_or(FALLBACK_FD_CEILING, |n| n.clamp(3, FALLBACK_FD_CEILING));
-        Self { fallback_limit }
+        Self {
+            fallback_limit,
+            kill_with_parent: kill_with_parent.then(|| nix::unistd::getpid().as_raw()),
+        }
     }
 
     /// Has `command` run this setup in its child before `exec`.
@@ -47,8 +58,8 @@ impl ChildSetup {
         // SAFETY: the closure runs in the child between fork and exec, where
         // only async-signal-safe functions may be called (another thread of
         // the parent may have held the allocator's or any other lock at the
-        // fork). `in_child` makes raw system calls only (close_range,
-        // fcntl), allocates nothing (the error it may return is
+        // fork). `in_child` makes raw system calls only (prctl, getppid,
+        // close_range, fcntl), allocates nothing (the error it may return is
         // an OS error code, stored inline), takes no lock, and touches no
         // memory but the copied `self`.
         unsafe {
@@ -59,6 +70,19 @@ impl ChildSetup {
     /// Runs in the child: async-signal-safe calls only (see `install`).
     #[allow(unsafe_code)]
     fn in_child(&self) -> io::Result<()> {
+        if let Some(parent) = self.kill_with_parent {
+            // SAFETY: prctl and getppid are system calls, async-signal-safe;
+            // PR_SET_PDEATHSIG takes a signal number and reads no memory.
+            unsafe {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent died before the prctl: no signal will come.
+                if libc::getppid() != parent {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+            }
+        }
         // SAFETY: close_range and fcntl are system calls, async-signal-safe;
         // they take descriptor numbers and flags, no memory. Marking a
         // descriptor close-on-exec changes only the child's own table (fork

@@ -92,6 +92,7 @@ pub struct NativeExecutor {
     settings: ExecutorSettings,
     close_grace: Duration,
     pipe_size: usize,
+    kill_with_parent: bool,
 }
 
 impl NativeExecutor {
@@ -101,6 +102,7 @@ impl NativeExecutor {
             settings,
             close_grace: DEFAULT_CLOSE_GRACE,
             pipe_size: DEFAULT_PIPE_SIZE,
+            kill_with_parent: false,
         }
     }
 
@@ -118,6 +120,44 @@ impl NativeExecutor {
     pub fn with_close_grace(mut self, grace: Duration) -> Self {
         self.close_grace = grace;
         self
+    }
+
+    /// Sets whether each child is killed (SIGKILL) when the thread that
+    /// started it ends, the process included (default `false`).
+    ///
+    /// The child asks the kernel for it (`PR_SET_PDEATHSIG`) before `exec`, so
+    /// it holds even when this process is killed with SIGKILL and gets no
+    /// chance to clean up. It covers the child itself, not what the child
+    /// starts in the background: those die with it only while this process
+    /// lives to kill its group (see the [crate docs](crate)).
+    ///
+    /// **The thread caveat.** Linux sends the signal when the *thread* that
+    /// forked the child ends, not the process. `start` forks on the thread that
+    /// polls it: turn this on only if those threads live as long as the
+    /// children should. A tokio runtime's worker threads and the thread in
+    /// `block_on` qualify while the runtime runs; a `spawn_blocking` thread,
+    /// which ends after some idle seconds, does not, nor a thread you start and
+    /// join while its children run. The `exec-lua` runner turns it on: its
+    /// scripts run in `block_on` on the main thread.
+    ///
+    /// ```
+    /// use exec_core::ExecutorSettings;
+    /// use exec_native::NativeExecutor;
+    ///
+    /// let executor = NativeExecutor::new(ExecutorSettings::new("app:shell"))
+    ///     .with_kill_with_parent(true);
+    /// assert!(executor.kills_with_parent());
+    /// ```
+    #[must_use]
+    pub fn with_kill_with_parent(mut self, kill: bool) -> Self {
+        self.kill_with_parent = kill;
+        self
+    }
+
+    /// Whether children are killed with the thread that started them (see
+    /// [`with_kill_with_parent`](Self::with_kill_with_parent)).
+    pub fn kills_with_parent(&self) -> bool {
+        self.kill_with_parent
     }
 
     /// The executor's settings.
@@ -147,6 +187,7 @@ impl Executor for NativeExecutor {
             command,
             self.close_grace,
             self.pipe_size,
+            self.kill_with_parent,
         )))
     }
 }

@@ -59,6 +59,7 @@ pub struct NativeProcess {
     command: PreparedCommand,
     close_grace: Duration,
     pipe_size: usize,
+    kill_with_parent: bool,
     pipes: Pipes,
     backend_pipes: Mutex<Option<BackendPipes>>,
     state: Arc<Mutex<State>>,
@@ -68,12 +69,18 @@ pub struct NativeProcess {
 }
 
 impl NativeProcess {
-    pub(crate) fn new(command: PreparedCommand, close_grace: Duration, pipe_size: usize) -> Self {
+    pub(crate) fn new(
+        command: PreparedCommand,
+        close_grace: Duration,
+        pipe_size: usize,
+        kill_with_parent: bool,
+    ) -> Self {
         let (pipes, backend_pipes) = command.pipes();
         Self {
             command,
             close_grace,
             pipe_size,
+            kill_with_parent,
             pipes,
             backend_pipes: Mutex::new(Some(backend_pipes)),
             state: Arc::new(Mutex::new(State::Created)),
@@ -125,7 +132,7 @@ impl NativeProcess {
         if let Some(dir) = &self.command.work_dir {
             cmd.current_dir(dir);
         }
-        ChildSetup::new().install(&mut cmd);
+        ChildSetup::new(self.kill_with_parent).install(&mut cmd);
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|e| self.spawn_error(&program, e))?;
         let pid = child.id().ok_or_else(|| {

@@ -438,3 +438,52 @@ async fn only_the_standard_streams_reach_the_child() {
     );
     drop((opened, duplicated));
 }
+
+/// Starts `sleep 30` on a thread of its own and lets the thread end. The
+/// thread's runtime and the process are forgotten, not dropped, so nothing of
+/// ours kills the child: only the kernel can. Returns the child's pid.
+fn start_on_a_thread_that_ends(kill_with_parent: bool) -> i32 {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pid = runtime.block_on(async {
+            let exec = executor("kill-with-parent").with_kill_with_parent(kill_with_parent);
+            let process = exec
+                .create_process("sleep 30".into(), ExecOptions::new())
+                .unwrap();
+            process.start().await.unwrap();
+            let pid = process.id().unwrap();
+            std::mem::forget(process);
+            pid
+        });
+        std::mem::forget(runtime);
+        i32::try_from(pid).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// With `with_kill_with_parent(true)` the kernel kills the child when the
+/// thread that started it ends (and so when the process dies, even by
+/// SIGKILL); without it, the child outlives that thread.
+#[tokio::test]
+async fn with_kill_with_parent_the_child_dies_with_the_thread_that_started_it() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::wait::waitpid;
+    use nix::unistd::Pid;
+
+    let pid = start_on_a_thread_that_ends(true);
+    assert_dies(pid, "the end of the thread that started it").await;
+    waitpid(Pid::from_raw(pid), None).unwrap();
+
+    let pid = start_on_a_thread_that_ends(false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        common::is_alive(pid),
+        "without the opt-in it should live on"
+    );
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    waitpid(Pid::from_raw(pid), None).unwrap();
+}
