@@ -14,12 +14,40 @@
 //!   started in the background dies too) and the child is reaped: no zombies, no
 //!   orphans, no leaked file descriptors. When the child exits by itself, what is
 //!   left of its group is killed too, as Docker does when a container's main
-//!   process exits. (A grandchild that leaves the group with `setsid` escapes
-//!   this; only a cgroup could hold it.)
+//!   process exits.
 //! - **Only the standard streams.** The child gets its stdin, stdout and stderr
 //!   and no other descriptor, whatever the embedding process holds without
 //!   close-on-exec (a raw `open`, a `dup`, what it inherited itself): every
 //!   descriptor from 3 up is marked close-on-exec in the child before `exec`.
+//!
+//! # What is promised, and what takes the opt-ins
+//!
+//! Without any opt-in, the promises above hold while the embedding process
+//! and its tokio runtime run:
+//!
+//! - A descendant that leaves the child's process group (`setsid`, `setpgid`)
+//!   is out of reach: it survives `close`, the timeout and drop, and when its
+//!   parent dies it goes to init (or the nearest subreaper), not to us.
+//! - A child is reaped by a task on the runtime that started it. If the
+//!   process exits, or the runtime shuts down, before that task has run, the
+//!   child is left unreaped to the process's parent; if the process is
+//!   killed, the child lives on.
+//!
+//! The opt-ins, for a process that wants more (the `exec-lua` runner takes
+//! all three):
+//!
+//! - [`kill_and_reap_all`] before exit: every group still led by a child is
+//!   killed and every child reaped before it returns.
+//! - [`NativeExecutor::with_kill_with_parent`]: each child is killed by the
+//!   kernel when the thread that started it ends (so when the process dies,
+//!   even by SIGKILL), provided that thread lives as long as the process (see
+//!   its docs). It covers the child, not its own background children.
+//! - [`become_subreaper`] (a setting of the whole process): orphaned
+//!   descendants come to this process instead of init, and are killed and
+//!   reaped; a `setsid` escapee is caught once its parent is gone (at the
+//!   latest when the child's group is killed) and is killed then. A
+//!   descendant whose parent stays alive is still out of reach, and only a
+//!   cgroup or a pid namespace holds everything.
 //! - **Nothing lost.** Output is pumped into per-stream buffers (1 MiB unread by
 //!   default), so `wait` before reading loses nothing.
 //!
@@ -64,9 +92,11 @@
 mod child;
 mod lookup;
 mod process;
+mod reaper;
 
 pub use lookup::DEFAULT_PATH;
 pub use process::NativeProcess;
+pub use reaper::{become_subreaper, kill_and_reap_all};
 
 use exec_core::{
     Capabilities, CommandSpec, ExecOptions, Executor, ExecutorSettings, Process, Result,

@@ -8,6 +8,7 @@
 
 use crate::child::ChildSetup;
 use crate::lookup::resolve_program;
+use crate::reaper::{self, Owned};
 use exec_core::pipes::{BackendPipes, OutputSink};
 use exec_core::{
     BoxFuture, Error, ErrorKind, ExitStatus, Pipes, PreparedCommand, Process, ProcessState, Result,
@@ -134,6 +135,8 @@ impl NativeProcess {
         }
         ChildSetup::new(self.kill_with_parent).install(&mut cmd);
         let started = Instant::now();
+        // No sweep may see the child before it is registered as ours.
+        let gate = reaper::spawn_gate();
         let mut child = cmd.spawn().map_err(|e| self.spawn_error(&program, e))?;
         let pid = child.id().ok_or_else(|| {
             Error::backend(
@@ -145,6 +148,8 @@ impl NativeProcess {
                 ),
             )
         })?;
+        let owned = Owned::register(pid as i32);
+        drop(gate);
         self.command.audit.started(Some(pid));
         let pgid = Pid::from_raw(pid as i32);
         *state = State::Running {
@@ -175,6 +180,7 @@ impl NativeProcess {
         }
         let supervisor = Supervisor {
             child,
+            owned,
             pgid,
             started,
             timeout: self.command.timeout,
@@ -402,6 +408,8 @@ impl fmt::Debug for NativeProcess {
 /// what remains of its group, publishes the outcome.
 struct Supervisor {
     child: Child,
+    /// Unregistered once the child is reaped (see `reaper`).
+    owned: Owned,
     pgid: Pid,
     started: Instant,
     timeout: Option<Duration>,
@@ -424,6 +432,7 @@ impl Supervisor {
             }
         };
         let duration = self.started.elapsed();
+        self.owned.reaped();
         {
             let mut state = lock(&self.state);
             if let State::Running { reaped, .. } = &mut *state {
@@ -432,6 +441,7 @@ impl Supervisor {
             // The leader is gone; its group (kept alive by any member) goes with it.
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
+        reaper::group_killed(self.pgid.as_raw());
         let outcome = match waited {
             _ if timed_out => {
                 self.audit.timed_out(self.timeout.unwrap_or_default());
