@@ -9,7 +9,28 @@
 //! (message and traceback on stderr), 2 for bad usage, a script that cannot be
 //! read, or a config that does not load (the loader's message names the file,
 //! line, entry and field). `os.exit(n)` ends with `n` after the children are
-//! cleaned up; SIGINT and SIGTERM end with 130 and 143, likewise.
+//! cleaned up; SIGINT, SIGTERM, SIGHUP and SIGQUIT end with 128+n (130, 143,
+//! 129, 131), likewise.
+//!
+//! Nothing the script started outlives the runner, and nothing is left for
+//! the runner's parent to reap:
+//!
+//! - However the runner ends (the script's end, an error, `os.exit`, one of
+//!   the signals above), it kills every process group its commands lead and
+//!   reaps every child before it exits (`exec_native::kill_and_reap_all`).
+//! - It is a child subreaper (`exec_native::become_subreaper`): what its
+//!   commands leave running in the background after they exit, even a process
+//!   that left their group with `setsid`, comes back to it once its parent is
+//!   gone, and is killed and reaped then, and at the latest at exit.
+//! - Its commands ask the kernel to kill them (SIGKILL) when the runner dies
+//!   (`NativeExecutor::with_kill_with_parent`), so they die even when the
+//!   runner is killed with SIGKILL. (They are started from the main thread,
+//!   which runs the script and lives as long as the runner.) What *they*
+//!   started in the background is not covered then: it goes to the runner's
+//!   own subreaper or init, as a pid namespace or cgroup around the runner
+//!   would catch.
+//! - Only their standard streams reach the commands, not the descriptors the
+//!   runner inherited.
 //!
 //! Audit events (what ran, what was refused; see `exec_core::audit`) go to
 //! stderr when `--log LEVEL` or `RUST_LOG` asks for them; silent otherwise.
@@ -138,10 +159,28 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_SCRIPT_ERROR);
         }
     };
-    let code = runtime.block_on(run(registry, cli, script));
+    let code = runtime.block_on(async {
+        if let Err(e) = exec_native::become_subreaper() {
+            eprintln!(
+                "exec-lua: warning: orphaned descendants of the script's commands will not be reaped: {e}"
+            );
+        }
+        let code = run(registry, cli, script).await;
+        let left = exec_native::kill_and_reap_all(REAP_LIMIT).await;
+        if !left.is_empty() {
+            eprintln!(
+                "exec-lua: warning: {} child processes not reaped within {REAP_LIMIT:?}: {left:?}",
+                left.len()
+            );
+        }
+        code
+    });
     runtime.shutdown_timeout(Duration::from_secs(1));
     ExitCode::from(code)
 }
+
+/// How long the runner waits, at exit, for what it killed to be reaped.
+const REAP_LIMIT: Duration = Duration::from_secs(10);
 
 /// A script to run: its source and its chunk name.
 struct Script {
@@ -190,8 +229,38 @@ fn init_logging(flag: Option<&str>) -> Result<(), String> {
         .map_err(|e| format!("cannot set up logging: {e}"))
 }
 
-fn load_registry(configs: &[PathBuf]) -> Result<Registry, String> {
+/// The `exec.native` kind of the runner: as exec-config's, and the children
+/// are killed if the runner dies (see the crate docs).
+#[cfg(feature = "native")]
+#[derive(Debug, Clone, Copy)]
+struct NativeKilledWithRunner;
+
+#[cfg(feature = "native")]
+impl exec_config::ExecutorKind for NativeKilledWithRunner {
+    type Spec = exec_config::NativeSpec;
+
+    fn build(
+        &self,
+        settings: exec_core::ExecutorSettings,
+        _spec: Self::Spec,
+    ) -> exec_core::Result<Arc<dyn exec_core::Executor>> {
+        Ok(Arc::new(
+            exec_native::NativeExecutor::new(settings).with_kill_with_parent(true),
+        ))
+    }
+}
+
+/// A loader whose `exec.native` entries kill their children with the runner.
+fn loader() -> Loader {
+    #[cfg_attr(not(feature = "native"), allow(unused_mut))]
     let mut loader = Loader::new();
+    #[cfg(feature = "native")]
+    loader.register_kind("exec.native", NativeKilledWithRunner);
+    loader
+}
+
+fn load_registry(configs: &[PathBuf]) -> Result<Registry, String> {
+    let mut loader = loader();
     if configs.is_empty() {
         if cfg!(feature = "native") {
             loader
@@ -211,7 +280,7 @@ fn load_registry(configs: &[PathBuf]) -> Result<Registry, String> {
 /// `--check`: loads every file (into one registry, so an id given twice across
 /// files is found) and lists the entries of each.
 fn check(files: &[PathBuf]) -> ExitCode {
-    let mut loader = Loader::new();
+    let mut loader = loader();
     let mut failed = false;
     for file in files {
         match loader.load_file(file, Some("app")) {
@@ -274,22 +343,30 @@ async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
     code
 }
 
-/// Waits for SIGINT or SIGTERM; the status to exit with (128+n). The handlers
-/// are installed before the future is first polled, so a signal that comes
-/// while the script's first steps run is not missed.
+/// Waits for SIGINT, SIGTERM, SIGHUP or SIGQUIT; the status to exit with
+/// (128+n). The handlers are installed before the future is first polled, so
+/// a signal that comes while the script's first steps run is not missed. One
+/// that cannot be installed keeps its default action.
 fn termination() -> impl std::future::Future<Output = u8> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let handlers = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    );
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    let mut quit = signal(SignalKind::quit()).ok();
+    async fn received(handler: &mut Option<Signal>) {
+        if let Some(handler) = handler
+            && handler.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending().await
+    }
     async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) = handlers else {
-            return std::future::pending().await;
-        };
         tokio::select! {
-            _ = interrupt.recv() => 130,
-            _ = terminate.recv() => 143,
+            () = received(&mut interrupt) => 130,
+            () = received(&mut terminate) => 143,
+            () = received(&mut hangup) => 129,
+            () = received(&mut quit) => 131,
         }
     }
 }

@@ -520,3 +520,57 @@ fn sigterm_ends_the_runner_with_143_and_kills_the_children() {
     assert_exit(&output, 143);
     assert!(gone(pid), "sleep {pid} outlived the runner");
 }
+
+/// The descriptors of an `ls -l /proc/.../fd` listing beyond 0, 1 and 2,
+/// less ls's own handle on the directory it lists.
+fn descriptors_beyond_the_standard_streams(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let (left, target) = line.split_once(" -> ")?;
+            let fd: u32 = left.split_whitespace().last()?.parse().ok()?;
+            let own_dirfd = target.starts_with("/proc/") && target.ends_with("/fd");
+            (fd > 2 && !own_dirfd).then(|| format!("{fd} -> {target}"))
+        })
+        .collect()
+}
+
+/// A descriptor the runner inherits without close-on-exec (from whoever
+/// started it) stays with the runner: the commands it starts see their
+/// standard streams only.
+#[test]
+fn a_descriptor_the_runner_inherits_does_not_reach_its_children() {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "inherited-by-the-runner", "");
+    // nix's open adds no O_CLOEXEC: the runner started below inherits it.
+    let inherited = open(path.as_str(), OFlag::O_RDONLY, Mode::empty()).unwrap();
+    let output = exec_lua(&[
+        "-e",
+        r#"local shell = assert(require("exec").get("app:shell"))
+           for _, line in ipairs({ "sh -c 'ls -l /proc/$PPID/fd'", "sh -c 'exec ls -l /proc/self/fd'" }) do
+               local p = assert(shell:exec(line))
+               local out = p:stdout_stream()
+               assert(p:start())
+               io.write(out:read_all(), "--\n")
+               assert(p:wait() == 0)
+           end"#,
+    ]);
+    drop(inherited);
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    let parts: Vec<&str> = stdout.split("--\n").collect();
+    let runner = descriptors_beyond_the_standard_streams(parts[0]);
+    assert!(
+        runner.iter().any(|fd| fd.ends_with(&path)),
+        "the runner itself should hold {path}: {runner:?}"
+    );
+    assert_eq!(
+        descriptors_beyond_the_standard_streams(parts[1]),
+        Vec::<String>::new(),
+        "the runner's child inherited descriptors:\n{}",
+        parts[1]
+    );
+}

@@ -14,8 +14,40 @@
 //!   started in the background dies too) and the child is reaped: no zombies, no
 //!   orphans, no leaked file descriptors. When the child exits by itself, what is
 //!   left of its group is killed too, as Docker does when a container's main
-//!   process exits. (A grandchild that leaves the group with `setsid` escapes
-//!   this; only a cgroup could hold it.)
+//!   process exits.
+//! - **Only the standard streams.** The child gets its stdin, stdout and stderr
+//!   and no other descriptor, whatever the embedding process holds without
+//!   close-on-exec (a raw `open`, a `dup`, what it inherited itself): every
+//!   descriptor from 3 up is marked close-on-exec in the child before `exec`.
+//!
+//! # What is promised, and what takes the opt-ins
+//!
+//! Without any opt-in, the promises above hold while the embedding process
+//! and its tokio runtime run:
+//!
+//! - A descendant that leaves the child's process group (`setsid`, `setpgid`)
+//!   is out of reach: it survives `close`, the timeout and drop, and when its
+//!   parent dies it goes to init (or the nearest subreaper), not to us.
+//! - A child is reaped by a task on the runtime that started it. If the
+//!   process exits, or the runtime shuts down, before that task has run, the
+//!   child is left unreaped to the process's parent; if the process is
+//!   killed, the child lives on.
+//!
+//! The opt-ins, for a process that wants more (the `exec-lua` runner takes
+//! all three):
+//!
+//! - [`kill_and_reap_all`] before exit: every group still led by a child is
+//!   killed and every child reaped before it returns.
+//! - [`NativeExecutor::with_kill_with_parent`]: each child is killed by the
+//!   kernel when the thread that started it ends (so when the process dies,
+//!   even by SIGKILL), provided that thread lives as long as the process (see
+//!   its docs). It covers the child, not its own background children.
+//! - [`become_subreaper`] (a setting of the whole process): orphaned
+//!   descendants come to this process instead of init, and are killed and
+//!   reaped; a `setsid` escapee is caught once its parent is gone (at the
+//!   latest when the child's group is killed) and is killed then. A
+//!   descendant whose parent stays alive is still out of reach, and only a
+//!   cgroup or a pid namespace holds everything.
 //! - **Nothing lost.** Output is pumped into per-stream buffers (1 MiB unread by
 //!   default), so `wait` before reading loses nothing.
 //!
@@ -54,13 +86,17 @@
 //! ```
 
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+// Unsafe only where a child is set up between fork and exec (`child.rs`).
+#![deny(unsafe_code)]
 
+mod child;
 mod lookup;
 mod process;
+mod reaper;
 
 pub use lookup::DEFAULT_PATH;
 pub use process::NativeProcess;
+pub use reaper::{become_subreaper, kill_and_reap_all};
 
 use exec_core::{
     Capabilities, CommandSpec, ExecOptions, Executor, ExecutorSettings, Process, Result,
@@ -86,6 +122,7 @@ pub struct NativeExecutor {
     settings: ExecutorSettings,
     close_grace: Duration,
     pipe_size: usize,
+    kill_with_parent: bool,
 }
 
 impl NativeExecutor {
@@ -95,6 +132,7 @@ impl NativeExecutor {
             settings,
             close_grace: DEFAULT_CLOSE_GRACE,
             pipe_size: DEFAULT_PIPE_SIZE,
+            kill_with_parent: false,
         }
     }
 
@@ -112,6 +150,44 @@ impl NativeExecutor {
     pub fn with_close_grace(mut self, grace: Duration) -> Self {
         self.close_grace = grace;
         self
+    }
+
+    /// Sets whether each child is killed (SIGKILL) when the thread that
+    /// started it ends, the process included (default `false`).
+    ///
+    /// The child asks the kernel for it (`PR_SET_PDEATHSIG`) before `exec`, so
+    /// it holds even when this process is killed with SIGKILL and gets no
+    /// chance to clean up. It covers the child itself, not what the child
+    /// starts in the background: those die with it only while this process
+    /// lives to kill its group (see the [crate docs](crate)).
+    ///
+    /// **The thread caveat.** Linux sends the signal when the *thread* that
+    /// forked the child ends, not the process. `start` forks on the thread that
+    /// polls it: turn this on only if those threads live as long as the
+    /// children should. A tokio runtime's worker threads and the thread in
+    /// `block_on` qualify while the runtime runs; a `spawn_blocking` thread,
+    /// which ends after some idle seconds, does not, nor a thread you start and
+    /// join while its children run. The `exec-lua` runner turns it on: its
+    /// scripts run in `block_on` on the main thread.
+    ///
+    /// ```
+    /// use exec_core::ExecutorSettings;
+    /// use exec_native::NativeExecutor;
+    ///
+    /// let executor = NativeExecutor::new(ExecutorSettings::new("app:shell"))
+    ///     .with_kill_with_parent(true);
+    /// assert!(executor.kills_with_parent());
+    /// ```
+    #[must_use]
+    pub fn with_kill_with_parent(mut self, kill: bool) -> Self {
+        self.kill_with_parent = kill;
+        self
+    }
+
+    /// Whether children are killed with the thread that started them (see
+    /// [`with_kill_with_parent`](Self::with_kill_with_parent)).
+    pub fn kills_with_parent(&self) -> bool {
+        self.kill_with_parent
     }
 
     /// The executor's settings.
@@ -141,6 +217,7 @@ impl Executor for NativeExecutor {
             command,
             self.close_grace,
             self.pipe_size,
+            self.kill_with_parent,
         )))
     }
 }

@@ -6,7 +6,9 @@
 //! method only reads that channel or signals the group, so `wait` in one task
 //! never blocks `signal` or `close` in another.
 
+use crate::child::ChildSetup;
 use crate::lookup::resolve_program;
+use crate::reaper::{self, Owned};
 use exec_core::pipes::{BackendPipes, OutputSink};
 use exec_core::{
     BoxFuture, Error, ErrorKind, ExitStatus, Pipes, PreparedCommand, Process, ProcessState, Result,
@@ -58,6 +60,7 @@ pub struct NativeProcess {
     command: PreparedCommand,
     close_grace: Duration,
     pipe_size: usize,
+    kill_with_parent: bool,
     pipes: Pipes,
     backend_pipes: Mutex<Option<BackendPipes>>,
     state: Arc<Mutex<State>>,
@@ -67,12 +70,18 @@ pub struct NativeProcess {
 }
 
 impl NativeProcess {
-    pub(crate) fn new(command: PreparedCommand, close_grace: Duration, pipe_size: usize) -> Self {
+    pub(crate) fn new(
+        command: PreparedCommand,
+        close_grace: Duration,
+        pipe_size: usize,
+        kill_with_parent: bool,
+    ) -> Self {
         let (pipes, backend_pipes) = command.pipes();
         Self {
             command,
             close_grace,
             pipe_size,
+            kill_with_parent,
             pipes,
             backend_pipes: Mutex::new(Some(backend_pipes)),
             state: Arc::new(Mutex::new(State::Created)),
@@ -114,7 +123,10 @@ impl NativeProcess {
         if let Some(dir) = &work_dir {
             cmd.current_dir(dir);
         }
+        ChildSetup::new(self.kill_with_parent).install(&mut cmd);
         let started = Instant::now();
+        // No sweep may see the child before it is registered as ours.
+        let gate = reaper::spawn_gate();
         let mut child = cmd.spawn().map_err(|e| self.spawn_error(&program, e))?;
         let pid = child.id().ok_or_else(|| {
             Error::backend(
@@ -126,6 +138,8 @@ impl NativeProcess {
                 ),
             )
         })?;
+        let owned = Owned::register(pid as i32);
+        drop(gate);
         self.command.audit.started(Some(pid));
         let pgid = Pid::from_raw(pid as i32);
         *state = State::Running {
@@ -156,6 +170,7 @@ impl NativeProcess {
         }
         let supervisor = Supervisor {
             child,
+            owned,
             pgid,
             started,
             timeout: self.command.timeout,
@@ -408,6 +423,8 @@ impl fmt::Debug for NativeProcess {
 /// what remains of its group, publishes the outcome.
 struct Supervisor {
     child: Child,
+    /// Unregistered once the child is reaped (see `reaper`).
+    owned: Owned,
     pgid: Pid,
     started: Instant,
     timeout: Option<Duration>,
@@ -430,6 +447,7 @@ impl Supervisor {
             }
         };
         let duration = self.started.elapsed();
+        self.owned.reaped();
         {
             let mut state = lock(&self.state);
             if let State::Running { reaped, .. } = &mut *state {
@@ -438,6 +456,7 @@ impl Supervisor {
             // The leader is gone; its group (kept alive by any member) goes with it.
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
+        reaper::group_killed(self.pgid.as_raw());
         let outcome = match waited {
             _ if timed_out => {
                 self.audit.timed_out(self.timeout.unwrap_or_default());

@@ -359,3 +359,131 @@ async fn backend_errors_name_the_backend() {
         exec_core::report(&err)
     );
 }
+
+/// The descriptors `ls -l /proc/self/fd` lists, as (number, target), for a
+/// child that ran it with `exec` (so the list is ls's own).
+fn fd_listing(text: &str) -> Vec<(u32, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, target) = line.split_once(" -> ")?;
+            let fd = left.split_whitespace().last()?.parse().ok()?;
+            Some((fd, target.to_owned()))
+        })
+        .collect()
+}
+
+/// The descriptors beyond 0, 1 and 2 in a listing, less ls's own handle on
+/// the directory it lists (which it opens itself, at the lowest free number).
+fn inherited_beyond_the_standard_streams(listing: &[(u32, String)]) -> Vec<(u32, String)> {
+    listing
+        .iter()
+        .filter(|(fd, target)| {
+            *fd > 2 && !(target.starts_with("/proc/") && target.ends_with("/fd"))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Descriptors the embedding process holds without close-on-exec (a file
+/// opened with a raw `open`, a `dup` of stderr, anything inherited from its
+/// own parent) do not reach the child: it gets its standard streams only.
+#[tokio::test]
+async fn only_the_standard_streams_reach_the_child() {
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl, open};
+    use nix::sys::stat::Mode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held-open-by-the-embedder");
+    std::fs::write(&path, "").unwrap();
+    let opened = open(&path, OFlag::O_RDONLY, Mode::empty()).unwrap();
+    let duplicated = nix::unistd::dup(std::io::stderr()).unwrap();
+    for fd in [&opened, &duplicated] {
+        let flags = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap());
+        assert!(
+            !flags.contains(FdFlag::FD_CLOEXEC),
+            "the test needs an inheritable fd"
+        );
+    }
+    let line = "sh -c 'exec ls -l /proc/self/fd'";
+
+    // The control: a child of std::process::Command inherits both.
+    let control = std::process::Command::new("sh")
+        .args(["-c", "exec ls -l /proc/self/fd"])
+        .output()
+        .unwrap();
+    let control = fd_listing(&String::from_utf8_lossy(&control.stdout));
+    let leaked = inherited_beyond_the_standard_streams(&control);
+    assert!(
+        leaked
+            .iter()
+            .any(|(_, target)| target == path.to_str().unwrap()),
+        "the control child should see {path:?}: {control:?}"
+    );
+
+    let exec = executor("fds");
+    let listing = fd_listing(&stdout_of(&exec, line, ExecOptions::new()).await);
+    assert_eq!(
+        listing
+            .iter()
+            .map(|(fd, _)| *fd)
+            .filter(|fd| *fd <= 2)
+            .collect::<Vec<_>>(),
+        [0, 1, 2],
+        "{listing:?}"
+    );
+    assert_eq!(
+        inherited_beyond_the_standard_streams(&listing),
+        [],
+        "the child inherited descriptors: {listing:?}"
+    );
+    drop((opened, duplicated));
+}
+
+/// Starts `sleep 30` on a thread of its own and lets the thread end. The
+/// thread's runtime and the process are forgotten, not dropped, so nothing of
+/// ours kills the child: only the kernel can. Returns the child's pid.
+fn start_on_a_thread_that_ends(kill_with_parent: bool) -> i32 {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pid = runtime.block_on(async {
+            let exec = executor("kill-with-parent").with_kill_with_parent(kill_with_parent);
+            let process = exec
+                .create_process("sleep 30".into(), ExecOptions::new())
+                .unwrap();
+            process.start().await.unwrap();
+            let pid = process.id().unwrap();
+            std::mem::forget(process);
+            pid
+        });
+        std::mem::forget(runtime);
+        i32::try_from(pid).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// With `with_kill_with_parent(true)` the kernel kills the child when the
+/// thread that started it ends (and so when the process dies, even by
+/// SIGKILL); without it, the child outlives that thread.
+#[tokio::test]
+async fn with_kill_with_parent_the_child_dies_with_the_thread_that_started_it() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::wait::waitpid;
+    use nix::unistd::Pid;
+
+    let pid = start_on_a_thread_that_ends(true);
+    assert_dies(pid, "the end of the thread that started it").await;
+    waitpid(Pid::from_raw(pid), None).unwrap();
+
+    let pid = start_on_a_thread_that_ends(false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        common::is_alive(pid),
+        "without the opt-in it should live on"
+    );
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    waitpid(Pid::from_raw(pid), None).unwrap();
+}
