@@ -5,6 +5,8 @@
 //! alike) and prints the medians and their ratio, with the goal of issue 7.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// One raw fcntl on the bench's own descriptors (see `clean_descriptors`).
+#![allow(unsafe_code)]
 
 use exec_core::{ExecOptions, Executor, ExecutorSettings};
 use exec_native::NativeExecutor;
@@ -66,6 +68,26 @@ async fn native_async_read(exec: &NativeExecutor) {
     assert!(process.wait().await.unwrap().success());
 }
 
+/// Marks the descriptors this bench inherited from whoever launched it (a
+/// shell, a CI runner) close-on-exec, so the first figure measures the usual
+/// process — one with no descriptor to pass on. exec-native checks for such
+/// descriptors at each spawn and, when one is open, forks to close it in the
+/// child (the second figure); `std::process::Command` passes it on.
+fn clean_descriptors() {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= 3)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number of this process, no memory.
+        unsafe {
+            nix::libc::fcntl(fd, nix::libc::F_SETFD, nix::libc::FD_CLOEXEC);
+        }
+    }
+}
+
 async fn std_gib() {
     assert_eq!(std_baseline::read_stdout(GIB).await, GIB);
 }
@@ -77,6 +99,7 @@ async fn main() {
     );
     println!("medians; baseline = std::process::Command, blocking 64 KiB reads on a thread");
     header("exec-native");
+    clean_descriptors();
     figure(
         "spawn + wait `true` (500 runs)",
         "<= 1.15x time",
@@ -85,6 +108,23 @@ async fn main() {
         || std_baseline::spawn_and_wait("/usr/bin/true"),
     )
     .await;
+    // A descriptor opened without close-on-exec: exec-native keeps it from
+    // the child (fork + close_range), std passes it on (posix_spawn).
+    let inheritable = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    figure(
+        "spawn + wait `true`, an inheritable fd open (500)",
+        "(closing it costs a fork)",
+        500,
+        || native_true(&exec),
+        || std_baseline::spawn_and_wait("/usr/bin/true"),
+    )
+    .await;
+    drop(inheritable);
     throughput_figure(
         "1 GiB stdout, read_chunk(64 KiB) (7 runs)",
         ">= 0.9x throughput",

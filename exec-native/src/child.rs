@@ -16,8 +16,16 @@
 //!   still the process that forked it (it may have died before the `prctl`),
 //!   and gives up otherwise.
 //!
-//! Either way the standard library can no longer use `posix_spawn` and forks
-//! instead; `cargo bench -p exec-native` measures what that costs.
+//! With either, the standard library can no longer use `posix_spawn` and forks
+//! instead, which costs a fork of the whole parent (measured: spawn + wait of
+//! `true` 1.5x the time of a plain `std::process::Command`, growing with the
+//! parent's memory). So the hook is installed only when it has work to do:
+//! kill-with-parent is on, or a descriptor from 3 up is open without
+//! close-on-exec at the time of the spawn ([`ChildSetup::needed`], one look at
+//! `/proc/self/fd`). Rust's standard library, tokio and this crate open every
+//! descriptor close-on-exec, so in the usual process there is none and the
+//! child comes from `posix_spawn`. What is not covered: a descriptor another
+//! thread opens without close-on-exec during the spawn itself.
 
 use nix::libc;
 use std::io;
@@ -26,6 +34,26 @@ use std::io;
 /// limit says: Linux's default `fs.nr_open`, the most descriptors a process
 /// can have unless the administrator raised it.
 const FALLBACK_FD_CEILING: libc::c_int = 1 << 20;
+
+/// Whether this process has a descriptor from 3 up that an `exec` would pass
+/// on (no close-on-exec flag). `true` when `/proc/self/fd` cannot be read.
+fn inheritable_descriptor_open() -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return true;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<libc::c_int>().ok())
+        .filter(|fd| *fd >= 3)
+        .any(|fd| {
+            // SAFETY: F_GETFD reads the flags of a descriptor number and
+            // touches no memory; a number closed meanwhile is EBADF (-1),
+            // which reads as "nothing to pass on".
+            #[allow(unsafe_code)]
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            flags >= 0 && flags & libc::FD_CLOEXEC == 0
+        })
+}
 
 /// What the child does before `exec`, decided in the parent before the fork
 /// (so the child computes and allocates nothing).
@@ -50,6 +78,13 @@ impl ChildSetup {
             fallback_limit,
             kill_with_parent: kill_with_parent.then(|| nix::unistd::getpid().as_raw()),
         }
+    }
+
+    /// Whether the child needs this setup at all: kill-with-parent is on, or
+    /// a descriptor from 3 up is open without close-on-exec (or `/proc` cannot
+    /// tell: then it is assumed).
+    pub(crate) fn needed(&self) -> bool {
+        self.kill_with_parent.is_some() || inheritable_descriptor_open()
     }
 
     /// Has `command` run this setup in its child before `exec`.

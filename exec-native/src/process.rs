@@ -123,7 +123,10 @@ impl NativeProcess {
         if let Some(dir) = &work_dir {
             cmd.current_dir(dir);
         }
-        ChildSetup::new(self.kill_with_parent).install(&mut cmd);
+        let setup = ChildSetup::new(self.kill_with_parent);
+        if setup.needed() {
+            setup.install(&mut cmd);
+        }
         let started = Instant::now();
         // No sweep may see the child before it is registered as ours.
         let gate = reaper::spawn_gate();
