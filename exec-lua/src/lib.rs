@@ -40,7 +40,7 @@
 //! | `proc:write_stdin(s)` | `true` (`""` writes nothing) | `INVALID` (not started, stdin closed), `INTERNAL` (the child stopped reading) |
 //! | `proc:close_stdin()` | `true`: end of input for the child | `INVALID` (closed) |
 //! | `proc:signal(n)` | `true` | `INVALID` (not started, bad number) |
-//! | `proc:close(force)` | `true`: SIGTERM (SIGKILL if `force`) to the process group, SIGKILL after a grace, reaped; twice is fine | |
+//! | `proc:close(force)` | `true`, at once: SIGTERM (SIGKILL if `force`) to the process group now; SIGKILL after a grace and the reap in the background; twice is fine | |
 //! | `proc:pid()` | the pid, or `nil` (not started, closed, or no pid on this backend) | |
 //! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there; `nil` at the end (and for a process closed without starting) | `INVALID` (closed, bad size, process not started: it could only wait forever) |
 //! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed, process not started) |

@@ -9,15 +9,21 @@ use crate::options;
 use crate::stream::Stream;
 use exec_core::{Process as CoreProcess, ProcessState};
 use mlua::{AnyUserData, MetaMethod, UserData, UserDataMethods, Value};
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Waker};
 
 /// The userdata scripts hold. Named `Process` because mlua names the type in
 /// argument errors ("bad argument `self` to `Process.start`"). Its life cycle
-/// is the backend's: every method asks [`CoreProcess::state`].
+/// is the backend's: every method asks [`CoreProcess::state`], and `closed`
+/// (set by `close()` at once, while the backend's close goes on in the
+/// background).
 #[derive(Debug)]
 pub(crate) struct Process {
     command: String,
     process: Arc<dyn CoreProcess>,
+    closed: AtomicBool,
 }
 
 impl Process {
@@ -25,12 +31,17 @@ impl Process {
         Self {
             command,
             process: Arc::from(process),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) || self.process.state() == ProcessState::Closed
     }
 
     /// The process, unless it was closed.
     fn open(&self, operation: &str) -> Outcome<Arc<dyn CoreProcess>> {
-        if self.process.state() == ProcessState::Closed {
+        if self.is_closed() {
             return Err(ScriptError::invalid(format!(
                 "cannot {operation} {:?}: process closed",
                 self.command
@@ -86,6 +97,35 @@ impl Process {
 /// `true` for a step that succeeded, the error value otherwise.
 fn acknowledged(result: exec_core::Result<()>) -> Outcome<bool> {
     result.map(|()| true).map_err(ScriptError::from)
+}
+
+/// Starts the backend's close and lets it finish in the background: the first
+/// poll (here) marks the process closed and sends the first signal; the grace
+/// period, the SIGKILL after it and the reap go on in a task of the runtime.
+/// That task holds the process, so nothing is left behind: if the runtime
+/// shuts down first, dropping the process kills its group.
+fn close_in_background(process: Arc<dyn CoreProcess>, force: bool) {
+    let process_created = process.state() == ProcessState::Created;
+    let mut close = Box::pin(async move {
+        // An error here (a daemon gone away) has no one to go to: the script
+        // was told `true` already, and the process is dropped either way.
+        let _ = process.close(force).await;
+    });
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime: a process that never started closes at once; one that
+        // did (under a runtime gone since) is killed when it is dropped.
+        if process_created {
+            let _ = close.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        }
+        return;
+    };
+    if close
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending()
+    {
+        runtime.spawn(close);
+    }
 }
 
 impl UserData for Process {
@@ -168,22 +208,18 @@ impl UserData for Process {
             }
         });
         // `force` is taken as Lua truth: anything but nil and false forces.
-        methods.add_async_method("close", |lua, this, force: Value| {
+        // Returns at once: see `close_in_background`.
+        methods.add_method("close", |_, this, force: Value| {
             let force = !matches!(force, Value::Nil | Value::Boolean(false));
-            let was_closed = this.process.state() == ProcessState::Closed;
-            let process = this.process.clone();
-            drop(this);
-            async move {
-                let outcome = if was_closed {
-                    Ok(true)
-                } else {
-                    acknowledged(process.close(force).await)
-                };
-                returns(&lua, outcome)
+            if !this.closed.swap(true, Ordering::AcqRel)
+                && this.process.state() != ProcessState::Closed
+            {
+                close_in_background(this.process.clone(), force);
             }
+            Ok(true)
         });
         methods.add_method("pid", |_, this, ()| {
-            Ok(if this.process.state() == ProcessState::Closed {
+            Ok(if this.is_closed() {
                 None
             } else {
                 this.process.id()

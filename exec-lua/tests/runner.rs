@@ -520,3 +520,32 @@ fn sigterm_ends_the_runner_with_143_and_kills_the_children() {
     assert_exit(&output, 143);
     assert!(gone(pid), "sleep {pid} outlived the runner");
 }
+
+/// `close()` of a child that ignores SIGTERM returns at once (it used to
+/// block for the 3 s grace); the runner, ending right after, leaves nothing
+/// behind.
+#[test]
+fn close_returns_at_once_and_the_runner_leaves_nothing_behind() {
+    let script = r#"local shell = assert(require("exec").get("app:shell"))
+local p = assert(shell:exec({ "sh", "-c", "trap '' TERM; echo ready; exec sleep 60" }))
+local out = p:stdout_stream()
+assert(p:start())
+assert(out:read() == "ready\n")
+io.write(p:pid(), "\n")
+io.stdout:flush()
+assert(p:close() == true)
+print("closed")
+"#;
+    let started = std::time::Instant::now();
+    let output = exec_lua(&["-e", script]);
+    let took = started.elapsed();
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    let pid: u32 = stdout.lines().next().unwrap().parse().expect(&stdout);
+    assert!(stdout.ends_with("closed\n"), "{stdout}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "the runner took {took:?}"
+    );
+    assert!(gone(pid), "sleep {pid} outlived the runner");
+}

@@ -644,3 +644,52 @@ async fn policy_refusals_are_permission_denied() {
     assert_eq!(seen[2], "PERMISSION_DENIED");
     assert!(seen[3].contains("no rm"), "{}", seen[3]);
 }
+
+/// `close()` of a child that ignores SIGTERM returns at once; the grace, the
+/// SIGKILL and the reap go on in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
+    let lua = shell_state();
+    let pid: i64 = lua
+        .load(
+            r#"
+            local shell = assert(require("exec").get("app:shell"))
+            stubborn = assert(shell:exec({ "sh", "-c", "trap '' TERM; echo ready; exec sleep 30" }))
+            local out = stubborn:stdout_stream()
+            assert(stubborn:start())
+            assert(out:read() == "ready\n")
+            return stubborn:pid()
+            "#,
+        )
+        .eval_async()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let closed: bool = tokio::time::timeout(
+        Duration::from_secs(10),
+        lua.load("return stubborn:close()").eval_async(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let took = started.elapsed();
+    assert!(closed);
+    assert!(took < Duration::from_millis(500), "close() took {took:?}");
+    assert!(
+        exec_test_support::procfs::is_alive(pid as i32),
+        "SIGTERM is ignored: the child lives through the grace"
+    );
+    let after: String = lua
+        .load("local code, err = stubborn:wait(); return err:kind() .. ' ' .. err:message()")
+        .eval_async()
+        .await
+        .unwrap();
+    assert!(
+        after.starts_with("INVALID ") && after.contains("process closed"),
+        "{after}"
+    );
+    assert!(
+        exec_test_support::procfs::ends_within_async(pid as i32, Duration::from_secs(10)).await,
+        "the child {pid} outlived the background close"
+    );
+}
