@@ -117,13 +117,16 @@
 //! builds the `exec-lua` binary; a library user can turn it off with
 //! `default-features = false, features = ["lua54", "vendored", "native"]`.
 
+mod channel;
 mod coroutines;
 pub mod errors;
 mod module;
 mod options;
 mod process;
 pub mod sandbox;
+mod scheduler;
 mod stream;
+mod time;
 
 pub use errors::register_errors;
 pub use exec_config::Registry;
@@ -132,6 +135,7 @@ pub use module::register;
 #[doc(hidden)]
 pub use sandbox::skip_shebang;
 pub use sandbox::{StateOptions, sandbox, sandbox_with};
+pub use scheduler::stop_spawned;
 pub use stream::DEFAULT_READ_SIZE;
 
 use mlua::{Lua, LuaOptions, StdLib};

@@ -2,10 +2,14 @@
 //!
 //! Every method clones what it needs out of the userdata before it awaits, so a
 //! `wait()` pending in one coroutine never blocks `signal()`, `close()` or
-//! stream reads in another.
+//! stream reads in another. Every wait goes through
+//! [`Caller::drive`](crate::scheduler::Caller::drive), so spawned coroutines run
+//! meanwhile; none holds the state strongly while it waits.
 
+use crate::channel::{Channel, Source};
 use crate::errors::{Outcome, ScriptError, returns};
 use crate::options;
+use crate::scheduler::Caller;
 use crate::stream::Stream;
 use exec_core::{Process as CoreProcess, ProcessState};
 use mlua::{AnyUserData, MetaMethod, UserData, UserDataMethods, Value};
@@ -128,37 +132,61 @@ fn close_in_background(process: Arc<dyn CoreProcess>, force: bool) {
     }
 }
 
+/// What `done()` returns: the channel of `{code, signal, error}`, the same
+/// one each time.
+fn done(lua: &mlua::Lua, this: &AnyUserData) -> mlua::Result<Outcome<AnyUserData>> {
+    let process = {
+        let this = this.borrow::<Process>()?;
+        match this.started("watch the exit of") {
+            Ok(process) => process,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+    if let Some(channel) = this.named_user_value::<Option<AnyUserData>>("done")? {
+        return Ok(Ok(channel));
+    }
+    let channel = lua.create_userdata(Channel::new(1, Some(Source::Exit(process))))?;
+    this.set_named_user_value("done", &channel)?;
+    Ok(Ok(channel))
+}
+
 impl UserData for Process {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method("start", |lua, this, ()| {
             let process = this.open("start");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let outcome = match process {
-                    Ok(process) => process.start().await.map_err(ScriptError::from),
+                    Ok(process) => caller
+                        .drive(process.start())
+                        .await?
+                        .map_err(ScriptError::from),
                     Err(e) => Err(e),
                 };
-                returns(&lua, outcome.map(|()| true))
+                returns(&caller.lua()?, outcome.map(|()| true))
             }
         });
         methods.add_async_method("wait", |lua, this, ()| {
             let process = this.started("wait for");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let outcome = match process {
-                    Ok(process) => process
-                        .wait()
-                        .await
+                    Ok(process) => caller
+                        .drive(process.wait())
+                        .await?
                         .map(|status| i64::from(status.shell_code()))
                         .map_err(ScriptError::from),
                     Err(e) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         methods.add_async_method("write_stdin", |lua, this, data: Value| {
             let process = this.started("write to the stdin of");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let data = match data {
                     Value::String(s) => Ok(s.as_bytes().to_vec()),
@@ -171,26 +199,30 @@ impl UserData for Process {
                 };
                 let outcome = match (process, data) {
                     (Ok(_), Ok(data)) if data.is_empty() => Ok(true),
-                    (Ok(process), Ok(data)) => acknowledged(process.write_stdin(&data).await),
+                    (Ok(process), Ok(data)) => {
+                        acknowledged(caller.drive(process.write_stdin(&data)).await?)
+                    }
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         methods.add_async_method("close_stdin", |lua, this, ()| {
             let process = this.open("close the stdin of");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let outcome = match process {
-                    Ok(process) => acknowledged(process.close_stdin().await),
+                    Ok(process) => acknowledged(caller.drive(process.close_stdin()).await?),
                     Err(e) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         methods.add_async_method("signal", |lua, this, signal: Value| {
             let process = this.started("signal");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let signal = match options::integer("the signal", &signal) {
                     Ok(Some(n)) => i32::try_from(n)
@@ -201,10 +233,12 @@ impl UserData for Process {
                     Err(e) => Err(e),
                 };
                 let outcome = match (process, signal) {
-                    (Ok(process), Ok(signal)) => acknowledged(process.signal(signal).await),
+                    (Ok(process), Ok(signal)) => {
+                        acknowledged(caller.drive(process.signal(signal)).await?)
+                    }
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         // `force` is taken as Lua truth: anything but nil and false forces.
@@ -224,6 +258,10 @@ impl UserData for Process {
             } else {
                 this.process.id()
             })
+        });
+        methods.add_function("done", |lua, this: AnyUserData| {
+            let outcome = done(lua, &this)?;
+            returns(lua, outcome)
         });
         methods.add_function("stdout_stream", |lua, this: AnyUserData| {
             let outcome = Process::stream(lua, &this, "stdout")?;

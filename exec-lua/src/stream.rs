@@ -3,6 +3,7 @@
 
 use crate::errors::{Outcome, ScriptError, returns};
 use crate::options;
+use crate::scheduler::Caller;
 use exec_core::{OutputReader, Process, ProcessState};
 use mlua::{MetaMethod, UserData, UserDataMethods};
 use std::sync::Arc;
@@ -147,6 +148,7 @@ impl UserData for Stream {
             let shared = this.shared.clone();
             let name = this.name;
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let limit = match options::integer("read size", &size) {
                     Ok(None | Some(0)) => Ok(DEFAULT_READ_SIZE),
@@ -158,27 +160,33 @@ impl UserData for Stream {
                         .min(MAX_READ_SIZE)),
                     Err(e) => Err(e),
                 };
+                // Made into a Lua string straight from the backend's buffer.
                 let make = |bytes: &[u8]| {
-                    lua.create_string(bytes)
+                    caller
+                        .lua()
+                        .and_then(|lua| lua.create_string(bytes))
                         .map(mlua::Value::String)
                         .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
                 };
                 let outcome = match limit {
-                    Ok(limit) => shared
-                        .read(name, limit, make)
-                        .await
+                    Ok(limit) => caller
+                        .drive(shared.read(name, limit, make))
+                        .await?
                         .map(|value| value.unwrap_or(mlua::Value::Nil)),
                     Err(e) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         methods.add_async_method("read_all", |lua, this, ()| {
             let shared = this.shared.clone();
             let name = this.name;
             drop(this);
+            let caller = Caller::new(lua);
             async move {
-                let outcome = shared.read_all(name).await.and_then(|bytes| {
+                let bytes = caller.drive(shared.read_all(name)).await?;
+                let lua = caller.lua()?;
+                let outcome = bytes.and_then(|bytes| {
                     whole_string(&lua, bytes)
                         .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
                 });

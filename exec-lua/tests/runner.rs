@@ -549,3 +549,67 @@ print("closed")
     );
     assert!(gone(pid), "sleep {pid} outlived the runner");
 }
+
+#[test]
+fn an_error_in_a_spawned_coroutine_exits_1_with_its_message_and_traceback() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "spawned.lua",
+        "local function fail(what)\n  error('cannot ' .. what)\nend\n\
+         coroutine.spawn(function()\n  time.sleep('10ms')\n  fail('go on')\nend)\n\
+         time.sleep('10s')\nprint('not reached')\n",
+    );
+    let started = std::time::Instant::now();
+    let output = exec_lua(&[&script]);
+    assert_exit(&output, 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(text(&output.stdout), "");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "exec-lua: a coroutine started by coroutine.spawn failed: {script}:2: cannot go on\n\
+             stack traceback:\n"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{script}:2: in upvalue 'fail'")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{script}:6: in function <{script}:4>")),
+        "{stderr}"
+    );
+}
+
+/// When the script ends, the coroutines it spawned end with it (as in
+/// Wippy), and the processes they were waiting for are killed.
+#[test]
+fn when_the_script_ends_its_spawned_coroutines_end_and_their_processes_die() {
+    let script = r#"local shell = assert(require("exec").get("app:shell"))
+local pids = channel.new(2)
+for _ = 1, 2 do
+    coroutine.spawn(function()
+        local p = assert(shell:exec("sleep 60"))
+        local out = p:stdout_stream()
+        assert(p:start())
+        pids:send(p:pid())
+        out:read()                       -- never returns: the script ends first
+        print("not reached")
+    end)
+end
+io.write(pids:receive(), " ", pids:receive(), "\n")
+"#;
+    let output = exec_lua(&["-e", script]);
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    let pids: Vec<u32> = stdout
+        .split_whitespace()
+        .map(|pid| pid.parse().expect(&stdout))
+        .collect();
+    assert_eq!(pids.len(), 2, "{stdout}");
+    for pid in pids {
+        assert!(gone(pid), "sleep {pid} outlived the runner");
+    }
+}
