@@ -124,6 +124,7 @@ mod module;
 mod options;
 mod process;
 pub mod sandbox;
+mod scanner;
 mod scheduler;
 mod stream;
 mod time;
@@ -135,6 +136,7 @@ pub use module::register;
 #[doc(hidden)]
 pub use sandbox::skip_shebang;
 pub use sandbox::{StateOptions, sandbox, sandbox_with};
+pub use scanner::MAX_TOKEN;
 pub use scheduler::stop_spawned;
 pub use stream::DEFAULT_READ_SIZE;
 

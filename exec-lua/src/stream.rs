@@ -1,8 +1,9 @@
 //! `Stream`: a process's stdout or stderr as scripts read it
-//! (`read(n)`, `read_all()`, `close()`).
+//! (`read(n)`, `read_all()`, `scanner(split)`, `close()`).
 
 use crate::errors::{Outcome, ScriptError, returns};
 use crate::options;
+use crate::scanner::{Scanner, Split};
 use crate::scheduler::Caller;
 use exec_core::{OutputReader, Process, ProcessState};
 use mlua::{MetaMethod, UserData, UserDataMethods};
@@ -25,7 +26,8 @@ pub(crate) struct Stream {
     shared: Arc<Shared>,
 }
 
-struct Shared {
+/// What a stream's userdata and its scanners share.
+pub(crate) struct Shared {
     reader: Mutex<Option<OutputReader>>,
     closed: AtomicBool,
     /// A read before `start()` could only wait forever: its state says.
@@ -73,7 +75,7 @@ impl Shared {
     /// Up to `limit` bytes made into a value by `make` (a Lua string), or
     /// `None` at the end of the stream. `make` sees the backend's own buffer,
     /// which goes back to the backend afterwards: one copy, into Lua.
-    async fn read<T>(
+    pub(crate) async fn read<T>(
         &self,
         name: &str,
         limit: usize,
@@ -192,6 +194,18 @@ impl UserData for Stream {
                 });
                 returns(&lua, outcome)
             }
+        });
+        methods.add_method("scanner", |lua, this, split: mlua::Value| {
+            let outcome = Split::from_value(&split).and_then(|split| {
+                if this.shared.closed.load(Ordering::Acquire) {
+                    return Err(ScriptError::invalid(format!(
+                        "cannot scan {}: the stream is closed",
+                        this.name
+                    )));
+                }
+                Ok(Scanner::new(this.name, split, this.shared.clone()))
+            });
+            returns(lua, outcome)
         });
         methods.add_method("close", |_, this, ()| {
             this.shared.close();

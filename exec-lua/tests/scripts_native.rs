@@ -88,6 +88,7 @@ lua_scripts!(native();
     spawned_coroutines_drain_both_streams_and_select_over_exit_and_timer => "concurrency.lua",
     wippy_done_example => "wippy_done.lua",
     misused_concurrency_raises_or_returns_errors_as_wippy_does => "concurrency_misuse.lua",
+    scanners_split_lines_words_bytes_and_runes => "scanner.lua",
 );
 
 #[test]

@@ -1,6 +1,6 @@
 //! Many coroutines started with `coroutine.spawn`, each running a process
 //! (waiting for its exit, reading its output, selecting over its `done()` and
-//! a timer), and a script that ends while they all still
+//! a timer with a scanner open), and a script that ends while they all still
 //! wait: once the host stops them (`stop_spawned`), or drops the state,
 //! no process is left, no zombie, no fd. (Its own test binary: fd counts are
 //! per process.)
@@ -32,12 +32,14 @@ for i = 1, ROUNDS do
         started:send(p:pid())
         while out:read() do end
     end)
-    -- selects over the exit and a timer
+    -- selects over the exit and a timer, a scanner open on stderr
     coroutine.spawn(function()
         local p = assert(shell:exec("sleep 30"))
+        local lines = p:stderr_stream():scanner()
         assert(p:start())
         started:send(p:pid())
         channel.select{ p:done():case_receive(), time.after("60s"):case_receive() }
+        lines:scan()
     end)
 end
 local pids = {}

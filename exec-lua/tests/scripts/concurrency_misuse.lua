@@ -1,6 +1,6 @@
--- Misuse of coroutine.spawn, channels, select, time and done(): a raise
--- where Wippy raises (channel misuse, a bad spawn argument), an error value
--- where Wippy returns one (time, done), never a crash.
+-- Misuse of coroutine.spawn, channels, select, time, done() and scanners:
+-- a raise where Wippy raises (channel misuse, a bad spawn argument), an error
+-- value where Wippy returns one (time, done, scanners), never a crash.
 local exec = require("exec")
 local shell = assert(exec.get("app:shell"))
 
@@ -111,3 +111,17 @@ local proc = assert(shell:exec("true"))
 invalid("done before start", "not started", proc:done())
 assert(proc:close())
 invalid("done after close", "process closed", proc:done())
+
+-- scanners
+proc = assert(shell:exec("echo hi"))
+local out = proc:stdout_stream()
+invalid("unknown split", "unknown split \"chars\"", out:scanner("chars"))
+invalid("split not a string", "got number", out:scanner(42))
+local early = assert(out:scanner())
+local found, scan_err = early:scan()
+assert(found == false and scan_err:kind() == errors.INVALID and scan_err:message():find("not started"))
+assert(early:err():find("not started", 1, true), tostring(early:err()))
+assert(early:text() == "")
+out:close()
+invalid("scanner on a closed stream", "the stream is closed", out:scanner())
+assert(proc:close())
