@@ -92,8 +92,9 @@ impl Executor {
         let command = options::command(command)?;
         let options = options::exec_options(options)?;
         let display = command.display();
+        let host_pid = executor.capabilities().host_pid;
         let process = executor.create_process(command, options)?;
-        Ok(Process::new(display, process))
+        Ok(Process::new(display, process, host_pid))
     }
 }
 

@@ -7,7 +7,7 @@
 //! meanwhile; none holds the state strongly while it waits.
 
 use crate::channel::{Channel, Source};
-use crate::errors::{Outcome, ScriptError, returns};
+use crate::errors::{Outcome, ScriptError, UNAVAILABLE, returns};
 use crate::options;
 use crate::scheduler::Caller;
 use crate::stream::Stream;
@@ -27,14 +27,17 @@ use std::task::{Context, Waker};
 pub(crate) struct Process {
     command: String,
     process: Arc<dyn CoreProcess>,
+    /// Whether the backend has a host pid to report (`Capabilities::host_pid`).
+    host_pid: bool,
     closed: AtomicBool,
 }
 
 impl Process {
-    pub(crate) fn new(command: String, process: Box<dyn CoreProcess>) -> Self {
+    pub(crate) fn new(command: String, process: Box<dyn CoreProcess>, host_pid: bool) -> Self {
         Self {
             command,
             process: Arc::from(process),
+            host_pid,
             closed: AtomicBool::new(false),
         }
     }
@@ -252,12 +255,27 @@ impl UserData for Process {
             }
             Ok(true)
         });
-        methods.add_method("pid", |_, this, ()| {
-            Ok(if this.is_closed() {
+        methods.add_method("pid", |lua, this, ()| {
+            if !this.host_pid {
+                return returns::<Value>(
+                    lua,
+                    Err(ScriptError::new(
+                        UNAVAILABLE,
+                        format!(
+                            "{:?} has no process id on this host: its executor runs commands \
+                             elsewhere",
+                            this.command
+                        ),
+                    )
+                    .retryable(false)),
+                );
+            }
+            let pid = if this.is_closed() {
                 None
             } else {
                 this.process.id()
-            })
+            };
+            returns(lua, Ok(pid))
         });
         methods.add_function("done", |lua, this: AnyUserData| {
             let outcome = done(lua, &this)?;

@@ -908,6 +908,80 @@ async fn spawned_coroutines_run_on_a_current_thread_runtime_with_plain_exec_asyn
     assert_eq!(text, "1\n2\n3\n4\n");
 }
 
+/// An executor that runs native commands but declares no host pid, as Docker
+/// and Incus do.
+#[derive(Debug)]
+struct Elsewhere(Arc<dyn exec_core::Executor>);
+
+impl exec_core::Executor for Elsewhere {
+    fn id(&self) -> &str {
+        "app:elsewhere"
+    }
+
+    fn capabilities(&self) -> exec_core::Capabilities {
+        exec_core::Capabilities::new().with_signals(true)
+    }
+
+    fn create_process(
+        &self,
+        command: exec_core::CommandSpec,
+        options: exec_core::ExecOptions,
+    ) -> exec_core::Result<Box<dyn exec_core::Process>> {
+        self.0.create_process(command, options)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
+    let native = Registry::from_yaml(
+        "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
+        Path::new("test.yaml"),
+        Some("app"),
+    )
+    .unwrap();
+    let mut registry = native.clone();
+    registry
+        .insert(
+            "app:elsewhere",
+            Arc::new(Elsewhere(native.get("app:shell").unwrap())),
+        )
+        .unwrap();
+    let lua = exec_lua::new_state(Arc::new(registry)).unwrap();
+    let seen: Vec<String> = lua
+        .load(
+            r#"
+            local exec = require("exec")
+            local out = {}
+            local p = assert(exec.get("app:elsewhere"):exec("sleep 30"))
+            for _ = 1, 2 do
+                local pid, err = p:pid()
+                assert(pid == nil)
+                out[#out + 1] = err:kind() .. ": " .. err:message()
+                assert(p:start() or true)
+            end
+            assert(p:close())
+            local native = assert(exec.get("app:shell"):exec("sleep 30"))
+            assert(native:pid() == nil, "before start")
+            assert(native:start())
+            out[#out + 1] = math.type(native:pid())
+            assert(native:close())
+            assert(native:pid() == nil, "after close")
+            return out
+            "#,
+        )
+        .eval_async()
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 3);
+    for unavailable in &seen[..2] {
+        assert!(
+            unavailable.starts_with("UNAVAILABLE: \"sleep 30\" has no process id on this host"),
+            "{unavailable}"
+        );
+    }
+    assert_eq!(seen[2], "integer");
+}
+
 /// `close()` of a child that ignores SIGTERM returns at once; the grace, the
 /// SIGKILL and the reap go on in the background.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

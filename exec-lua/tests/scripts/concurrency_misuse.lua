@@ -125,3 +125,8 @@ assert(early:text() == "")
 out:close()
 invalid("scanner on a closed stream", "the stream is closed", out:scanner())
 assert(proc:close())
+
+-- process_group: a boolean
+invalid("process_group type", "process_group", shell:exec("true", { process_group = "yes" }))
+assert(shell:exec("true", { process_group = false })):close()
+assert(shell:exec("true", { process_group = true })):close()
