@@ -521,6 +521,19 @@ fn sigterm_ends_the_runner_with_143_and_kills_the_children() {
     assert!(gone(pid), "sleep {pid} outlived the runner");
 }
 
+#[test]
+fn the_both_streams_example_runs() {
+    let output = exec_lua(&["examples/both-streams.lua"]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        text(&output.stdout),
+        "stdout: \"done\", stderr: 2000000 bytes, exit code 0\n\
+         a command that ran too long: timed out true, exit code 143 (signal 15)\n\
+         6 lines from both streams, exit code 0\n"
+    );
+    assert_eq!(text(&output.stderr), "");
+}
+
 /// `close()` of a child that ignores SIGTERM returns at once (it used to
 /// block for the 3 s grace); the runner, ending right after, leaves nothing
 /// behind.
