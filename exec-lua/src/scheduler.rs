@@ -27,7 +27,7 @@ use mlua::{LightUserData, Lua, MultiValue, Thread, Value, WeakLua};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -67,6 +67,9 @@ pub(crate) struct Scheduler {
     inner: Mutex<Inner>,
     roots: Arc<Roots>,
     next_root: AtomicU64,
+    /// How many spawned coroutines have not ended: with none, a wait has
+    /// nothing to run and skips the root's bookkeeping.
+    alive: AtomicUsize,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -136,6 +139,7 @@ impl Scheduler {
             inner: Mutex::new(Inner::default()),
             roots: Arc::new(Roots::default()),
             next_root: AtomicU64::new(0),
+            alive: AtomicUsize::new(0),
         }
     }
 
@@ -160,6 +164,7 @@ impl Scheduler {
             woken: AtomicBool::new(true),
             roots: Arc::downgrade(&self.roots),
         });
+        self.alive.fetch_add(1, Ordering::AcqRel);
         lock(&self.inner).incoming.push(Task {
             thread,
             future,
@@ -222,12 +227,14 @@ impl Scheduler {
         match Pin::new(&mut task.future).poll(&mut cx) {
             Poll::Pending => true,
             Poll::Ready(Ok(values)) => {
+                self.alive.fetch_sub(1, Ordering::AcqRel);
                 if let Some(text) = returned_failure(&values) {
                     lock(&self.inner).failures.push(text);
                 }
                 false
             }
             Poll::Ready(Err(error)) => {
+                self.alive.fetch_sub(1, Ordering::AcqRel);
                 lock(&self.inner)
                     .failures
                     .push(crate::errors::error_text(&error));
@@ -265,6 +272,7 @@ impl Scheduler {
         let mut inner = lock(&self.inner);
         let mut tasks = std::mem::take(&mut inner.tasks);
         tasks.append(&mut inner.incoming);
+        self.alive.fetch_sub(tasks.len(), Ordering::AcqRel);
         tasks
     }
 }
@@ -334,6 +342,7 @@ impl Caller {
         });
         std::future::poll_fn(move |cx| {
             if let Some(root) = root.as_mut()
+                && root.scheduler.alive.load(Ordering::Acquire) > 0
                 && let Some(_driving) = root.scheduler.enter()
             {
                 let scheduler = &root.scheduler;
