@@ -25,6 +25,48 @@ fn exec_lua(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// [`exec_lua`], failing the test (and killing the runner) if it has not
+/// ended within `limit`.
+fn exec_lua_within(args: &[&str], limit: Duration) -> Output {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .args(args)
+        .current_dir(workspace())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stdout.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stderr.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("exec-lua {args:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap().unwrap(),
+        stderr: err.join().unwrap().unwrap(),
+    }
+}
+
 const AUDITED: &str = r#"local exec = require("exec")
 local shell = assert(exec.get("app:shell"))
 local p = assert(shell:exec("sh -c 'exit 4'", { env = { SECRET_TOKEN = "hunter2" } }))
@@ -523,7 +565,7 @@ fn sigterm_ends_the_runner_with_143_and_kills_the_children() {
 
 #[test]
 fn the_both_streams_example_runs() {
-    let output = exec_lua(&["examples/both-streams.lua"]);
+    let output = exec_lua_within(&["examples/both-streams.lua"], Duration::from_secs(30));
     assert_exit(&output, 0);
     assert_eq!(
         text(&output.stdout),
@@ -550,7 +592,7 @@ assert(p:close() == true)
 print("closed")
 "#;
     let started = std::time::Instant::now();
-    let output = exec_lua(&["-e", script]);
+    let output = exec_lua_within(&["-e", script], Duration::from_secs(30));
     let took = started.elapsed();
     assert_exit(&output, 0);
     let stdout = text(&output.stdout);
@@ -574,7 +616,7 @@ fn an_error_in_a_spawned_coroutine_exits_1_with_its_message_and_traceback() {
          time.sleep('10s')\nprint('not reached')\n",
     );
     let started = std::time::Instant::now();
-    let output = exec_lua(&[&script]);
+    let output = exec_lua_within(&[&script], Duration::from_secs(30));
     assert_exit(&output, 1);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(text(&output.stdout), "");
@@ -614,7 +656,7 @@ for _ = 1, 2 do
 end
 io.write(pids:receive(), " ", pids:receive(), "\n")
 "#;
-    let output = exec_lua(&["-e", script]);
+    let output = exec_lua_within(&["-e", script], Duration::from_secs(30));
     assert_exit(&output, 0);
     let stdout = text(&output.stdout);
     let pids: Vec<u32> = stdout

@@ -947,7 +947,7 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
         )
         .unwrap();
     let lua = exec_lua::new_state(Arc::new(registry)).unwrap();
-    let seen: Vec<String> = lua
+    let seen = lua
         .load(
             r#"
             local exec = require("exec")
@@ -969,8 +969,10 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
             return out
             "#,
         )
-        .eval_async()
+        .eval_async();
+    let seen: Vec<String> = tokio::time::timeout(Duration::from_secs(10), seen)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(seen.len(), 3);
     for unavailable in &seen[..2] {
@@ -987,7 +989,7 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
     let lua = shell_state();
-    let pid: i64 = lua
+    let pid = lua
         .load(
             r#"
             local shell = assert(require("exec").get("app:shell"))
@@ -998,8 +1000,10 @@ async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
             return stubborn:pid()
             "#,
         )
-        .eval_async()
+        .eval_async();
+    let pid: i64 = tokio::time::timeout(Duration::from_secs(10), pid)
         .await
+        .unwrap()
         .unwrap();
     let started = Instant::now();
     let closed: bool = tokio::time::timeout(
@@ -1016,11 +1020,14 @@ async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
         exec_test_support::procfs::is_alive(pid as i32),
         "SIGTERM is ignored: the child lives through the grace"
     );
-    let after: String = lua
-        .load("local code, err = stubborn:wait(); return err:kind() .. ' ' .. err:message()")
-        .eval_async()
-        .await
-        .unwrap();
+    let after: String = tokio::time::timeout(
+        Duration::from_secs(10),
+        lua.load("local code, err = stubborn:wait(); return err:kind() .. ' ' .. err:message()")
+            .eval_async(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(
         after.starts_with("INVALID ") && after.contains("process closed"),
         "{after}"
