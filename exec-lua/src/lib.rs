@@ -113,8 +113,9 @@
 //! The host needs nothing more than for a plain script: `exec_async`,
 //! `eval_async` or `call_async` in a tokio runtime (current-thread or
 //! multi-thread), with or without the `send` feature; no `LocalSet`, no
-//! `tokio::spawn`. A newly spawned coroutine runs until it first waits before
-//! `coroutine.spawn` returns.
+//! `tokio::spawn`. Called from the main flow, `coroutine.spawn` returns once
+//! the new coroutine first waits (or ends); called from a spawned coroutine,
+//! the new one starts when the caller waits.
 //!
 //! An error in a spawned coroutine ends it and is raised, with its message
 //! and traceback, from the wait that was running it in the main flow: the
