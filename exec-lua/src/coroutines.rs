@@ -1,5 +1,6 @@
 //! Exec calls inside coroutines a script makes itself
-//! (`coroutine.create`/`coroutine.resume`, `coroutine.wrap`).
+//! (`coroutine.create`/`coroutine.resume`, `coroutine.wrap`), and
+//! `coroutine.spawn`.
 //!
 //! An exec call that has to wait (`wait()`, a `read()` before any output, …)
 //! suspends the Lua thread it runs in until the host's async runtime wakes it:
@@ -16,9 +17,10 @@
 //! ([`IN_COROUTINE`]) instead: `false, err` from `coroutine.resume`, raised by
 //! the function `coroutine.wrap` made. Everything else (values yielded by the
 //! script, errors, exec calls that did not have to wait) behaves as in plain
-//! Lua. Running exec calls concurrently from a script needs a scheduler the
-//! host drives, such as Wippy's `coroutine.spawn`, which this crate does not
-//! have yet.
+//! Lua. Channel operations and timers that have to wait are refused the
+//! same way. Running them concurrently is what `coroutine.spawn` is for (see
+//! [`scheduler`](crate::scheduler)): its coroutines are resumed by the
+//! scheduler, so `coroutine.resume` and `coroutine.close` refuse them.
 //!
 //! Before Lua 5.4 there is no `coroutine.close`: the abandoned coroutine is
 //! refused any further resume, but its pending call (and a stream it was
@@ -29,12 +31,18 @@ use mlua::{Function, Lua, Table, Value};
 
 /// What a script gets when an exec call had to wait inside a coroutine it made.
 pub(crate) const IN_COROUTINE: &str = "exec calls cannot wait inside coroutines made with \
-     coroutine.create or coroutine.wrap (this call was abandoned and its coroutine closed); \
-     make them from the script's main flow, reading one stream to its end and then the next: \
-     each holds up to 1 MiB of output while unread";
+     coroutine.create or coroutine.wrap (this call was abandoned and its coroutine closed), \
+     nor can channel operations or timers; make them from the script's main flow, or run them \
+     concurrently with coroutine.spawn and pass results over channels";
 
-/// Wraps `coroutine.resume` and `coroutine.wrap` of `lua` (see the module
-/// docs); loads the coroutine library first where mlua would load it anyway.
+/// What `coroutine.resume` and `coroutine.close` say for a coroutine that
+/// `coroutine.spawn` started.
+const SPAWNED: &str = "cannot resume or close a coroutine started by coroutine.spawn: \
+     the scheduler runs it";
+
+/// Wraps `coroutine.resume` and `coroutine.wrap` of `lua` and adds
+/// `coroutine.spawn` (see the module docs); loads the coroutine library first
+/// where mlua would load it anyway.
 pub(crate) fn guard(lua: &Lua) -> mlua::Result<()> {
     let globals = lua.globals();
     #[cfg(any(
@@ -54,9 +62,13 @@ pub(crate) fn guard(lua: &Lua) -> mlua::Result<()> {
     let install: Function = lua
         .load(
             r##"
-            local coroutine, pending, abandoned, collectgarbage, error, select, type, setmetatable = ...
+            local coroutine, pending, abandoned, collectgarbage, error, select, type, setmetatable,
+                spawn, handler, xpcall, spawned_message, failed = ...
             local create, resume, status, close =
                 coroutine.create, coroutine.resume, coroutine.status, coroutine.close
+            -- Coroutines that coroutine.spawn started: only the scheduler
+            -- resumes them.
+            local spawned = setmetatable({}, { __mode = "k" })
             -- Without coroutine.close (before Lua 5.4) an abandoned coroutine
             -- stays suspended: remember it, so it is never resumed again.
             local dead = setmetatable({}, { __mode = "k" })
@@ -88,6 +100,7 @@ pub(crate) fn guard(lua: &Lua) -> mlua::Result<()> {
                 local co = ...
                 if type(co) ~= "thread" then expected("resume", "thread", ...) end
                 if dead[co] then return false, "cannot resume dead coroutine" end
+                if spawned[co] then return false, spawned_message end
                 return checked(co, resume(...))
             end
 
@@ -112,6 +125,31 @@ pub(crate) fn guard(lua: &Lua) -> mlua::Result<()> {
                     return unwrap(co, guarded_resume(co, ...))
                 end
             end
+            if close then
+                coroutine.close = function(...)
+                    local co = ...
+                    if spawned[co] then return false, spawned_message end
+                    return close(...)
+                end
+            end
+
+            -- The function runs inside xpcall so that its error carries its
+            -- own traceback (not where Lua 5.1 cannot yield across it); the
+            -- scheduler takes `failed, text` as its failure.
+            local function protect(fn)
+                if not handler then return fn end
+                return function(...)
+                    local ok, err = xpcall(fn, handler, ...)
+                    if not ok then return failed, err end
+                end
+            end
+            coroutine.spawn = function(...)
+                local fn = ...
+                if type(fn) ~= "function" then expected("spawn", "function", ...) end
+                local co = spawn(protect(fn), select(2, ...))
+                spawned[co] = true
+                return co
+            end
             "##,
         )
         .set_name("=exec-lua coroutines")
@@ -125,5 +163,31 @@ pub(crate) fn guard(lua: &Lua) -> mlua::Result<()> {
         globals.get::<Value>("select")?,
         globals.get::<Value>("type")?,
         globals.get::<Value>("setmetatable")?,
+        crate::scheduler::spawn_function(lua)?,
+        traceback_handler(lua)?,
+        globals.get::<Value>("xpcall")?,
+        SPAWNED,
+        crate::scheduler::failed_marker(),
     ))
+}
+
+/// The `xpcall` handler of spawned coroutines: the error's text and the
+/// coroutine's traceback, without the wrapper's own frames. `nil` for Lua
+/// 5.1, which cannot yield across `xpcall`.
+fn traceback_handler(lua: &Lua) -> mlua::Result<Value> {
+    if cfg!(feature = "lua51") {
+        return Ok(Value::Nil);
+    }
+    let handler = lua.create_function(|lua, error: Value| {
+        let text = crate::errors::value_text(lua, &error);
+        let Ok(traceback) = lua.traceback(Some(&text), 1) else {
+            return Ok(text);
+        };
+        let traceback = traceback.to_string_lossy();
+        Ok(match traceback.find("\n\t[C]: in function 'xpcall'") {
+            Some(end) => traceback[..end].to_owned(),
+            None => traceback,
+        })
+    })?;
+    Ok(Value::Function(handler))
 }

@@ -364,6 +364,32 @@ fn with_details(lua: &Lua, error: ScriptError, details: Option<Table>) -> mlua::
     Ok(value)
 }
 
+/// The message of an mlua error, without mlua's wrapping (callback errors
+/// carry the cause's message).
+pub(crate) fn error_text(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+/// The text of a value a script raised: a string as it is, an mlua error by
+/// its message, anything else through `tostring` (so `errors.new` values
+/// show their message).
+pub(crate) fn value_text(lua: &Lua, value: &Value) -> String {
+    match value {
+        Value::String(s) => s.to_string_lossy(),
+        Value::Error(e) => error_text(e),
+        Value::Nil => "nil".to_owned(),
+        other => lua
+            .globals()
+            .get::<mlua::Function>("tostring")
+            .and_then(|tostring| tostring.call::<String>(other.clone()))
+            .unwrap_or_else(|_| format!("(error object is a {} value)", lua_type(other))),
+    }
+}
+
 /// The name Lua's `type()` gives a value ("number" for integers and floats).
 pub(crate) fn lua_type(value: &Value) -> &'static str {
     match value {

@@ -16,60 +16,170 @@
 //! ```
 //!
 //! [`new_state`] prepares a Lua state with the module, the global `errors`
-//! table and the [`sandbox`](mod@sandbox): no command but through `exec`, no
-//! native code, and no file access unless the host allows it
-//! ([`new_state_with`] and [`StateOptions::allow_file_access`]); [`register`]
-//! adds the module and `errors` to a state you made. The executors come from an exec-config [`Registry`]
-//! (`exec.get(id)` is `Registry::get`, with its policy).
+//! table, Wippy's concurrency (`coroutine.spawn`, `channel`, `time`; see
+//! [Concurrency](#concurrency)) and the [`sandbox`](mod@sandbox): no command
+//! but through `exec`, no native code, and no file access unless the host
+//! allows it ([`new_state_with`] and [`StateOptions::allow_file_access`]);
+//! [`register`] adds the modules and `errors` to a state you made. The
+//! executors come from an exec-config [`Registry`] (`exec.get(id)` is
+//! `Registry::get`, with its policy).
 //!
 //! # The API scripts see
 //!
-//! Every call returns `value` or `nil, err`; `err` is an error value with
+//! Every exec call returns `value` or `nil, err`; `err` is an error value with
 //! `err:kind()` (compare with `errors.INVALID`, `errors.PERMISSION_DENIED`, …),
 //! `err:message()`, `err:retryable()`, `err:details()`, `err:stack()` and
-//! `tostring(err)`. Misuse never raises.
+//! `tostring(err)`. Misuse of an exec call never raises. Channel misuse
+//! raises, as in Wippy (see the second table).
 //!
 //! | call | returns | errors |
 //! |---|---|---|
 //! | `exec.get(id)` | `Executor` | `NOT_FOUND` (nearest id suggested), `PERMISSION_DENIED` (policy), `INVALID` |
-//! | `executor:exec(cmd, {work_dir=, env=, timeout=})` — `cmd` a command line, or (an extension) a list of words `{"git", "status"}` taken as they are | `Process`, created, not started | `INVALID` (empty command or list, unclosed quote, a word that is not a string, a NUL byte, bad option, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
+//! | `executor:exec(cmd, {work_dir=, env=, timeout=, process_group=})` — `cmd` a command line, or (an extension) a list of words `{"git", "status"}` taken as they are | `Process`, created, not started | `INVALID` (empty command or list, unclosed quote, a word that is not a string, a NUL byte, bad option, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
 //! | `executor:release()` | `true`; twice is fine | |
 //! | `proc:start()` | `true` | `INVALID` (twice, closed), `NOT_FOUND` (program, work dir) |
 //! | `proc:wait()` | exit code; 128+n for death by signal n | `INVALID` (not started, closed), `TIMEOUT` |
+//! | `proc:done()` | a channel that receives `{code = n, signal = s}` once the process has ended (`signal` only for a death by signal; `code` is then 128+s), or `{error = err}` (`TIMEOUT`); the same channel each time; the process stays usable and `wait()` returns the same code | `INVALID` (not started, closed) |
 //! | `proc:stdout_stream()`, `proc:stderr_stream()` | `Stream`, the same one each time; before or after `start` | `INVALID` (closed) |
 //! | `proc:write_stdin(s)` | `true` (`""` writes nothing) | `INVALID` (not started, stdin closed), `INTERNAL` (the child stopped reading) |
 //! | `proc:close_stdin()` | `true`: end of input for the child | `INVALID` (closed) |
 //! | `proc:signal(n)` | `true` | `INVALID` (not started, bad number) |
-//! | `proc:close(force)` | `true`: SIGTERM (SIGKILL if `force`) to the process group, SIGKILL after a grace, reaped; twice is fine | |
-//! | `proc:pid()` | the pid, or `nil` (not started, closed, or no pid on this backend) | |
+//! | `proc:close(force)` | `true`, at once: SIGTERM (SIGKILL if `force`) to the process group now; SIGKILL after a grace and the reap in the background; twice is fine | |
+//! | `proc:pid()` | the pid; `nil` before `start` and after `close` | `UNAVAILABLE` where the backend has no host pid (Docker, Incus) |
 //! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there; `nil` at the end (and for a process closed without starting) | `INVALID` (closed, bad size, process not started: it could only wait forever) |
 //! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed, process not started) |
+//! | `stream:scanner(split)` | a `Scanner`: `split` is `"lines"` (default), `"words"`, `"bytes"` or `"runes"`, as Go's `bufio.Scanner` splits | `INVALID` (unknown split, stream closed) |
+//! | `scanner:scan()` | `true` with a token, `false` at the end | `false, err`: `INTERNAL` for a token longer than [`MAX_TOKEN`] (1 MiB) or a failed read, returned again by every later `scan()`; `INVALID` (stream closed, process not started) |
+//! | `scanner:text()`, `scanner:err()` | the token (`""` when there is none); the last error's message or `nil` | |
 //! | `stream:close()` | `true`; twice is fine | |
 //!
 //! The `env` option is a table of `NAME = "value"`: names are strings, values
 //! strings (numbers and booleans are taken as text), both valid UTF-8; a list
-//! such as `{"A=1"}` or any other key is `INVALID`, naming the key.
+//! such as `{"A=1"}` or any other key is `INVALID`, naming the key. The
+//! `process_group` option is a boolean and changes nothing: a native command
+//! always leads a process group of its own, so that `close`, the timeout and
+//! a dropped state end everything it started. `false` (Wippy's default, where
+//! the child stays in Wippy's group) does not put it in the host's group.
+//!
+//! Wippy's concurrency (see [Concurrency](#concurrency)), each both a global
+//! and a module for `require`:
+//!
+//! | call | returns | misuse |
+//! |---|---|---|
+//! | `coroutine.spawn(fn, ...)` | the coroutine, running `fn(...)` concurrently | raises for a non-function; `coroutine.resume`/`close` of it return `false, message` |
+//! | `channel.new(size)` | a channel holding up to `size` values (default `0`: unbuffered, a send completes when a receiver takes the value) | raises for a size that is not an integer of 0 or more |
+//! | `ch:send(v)` | `true`, once there is room or a receiver | raises "send on closed channel" (also for a send waiting when the channel closes) |
+//! | `ch:receive()` | `v, true`; `nil, false` once closed and empty | |
+//! | `ch:close()` | nothing; waiting receivers get `nil, false`, buffered values stay receivable; twice is nothing | |
+//! | `ch:case_send(v)`, `ch:case_receive()` | a case for `channel.select` | |
+//! | `channel.select{case, ..., default = bool}` | `{channel = ch, value = v, ok = bool}` for the first ready case in order (`ok` false for a closed channel; `value` is the sent value for a send), `{default = true, ok = true}` with `default` when none is ready | raises for no cases, a value that is not a case, a non-boolean `default`, another key, a send case on a closed channel |
+//! | `time.sleep(d)` | nothing, after `d` (at once for 0 or less) | `nil, err` (`INVALID`) for a bad duration |
+//! | `time.after(d)` | a channel that receives once, `d` from now (the time, in seconds since the Unix epoch) | `nil, err` (`INVALID`) for a bad duration or one of 0 or less |
+//! | `time.NANOSECOND` … `time.HOUR` | nanoseconds | |
+//!
+//! A duration is a number of nanoseconds (`500 * time.MILLISECOND`) or a Go
+//! duration string (`"5s"`, `"250ms"`, `"1h30m"`).
 //!
 //! Where this does better than Wippy (and so differs): `proc:close_stdin()`
 //! exists; `wait()` never closes the streams, so output not yet read stays
 //! readable (up to 1 MiB per stream is held while nobody reads; past it the
 //! child waits on a full pipe); whitelist denials are `PERMISSION_DENIED`, not
 //! `INVALID`; an unknown executor id is `NOT_FOUND`; a signalled child reports
-//! 128+n; `timeout`, `pid()` and `read_all()` exist. The `pty` option and
-//! `resize`/`attach_terminal` do not: `pty` is `INVALID`.
+//! 128+n; `timeout`, `read_all()` and commands as lists of words exist; a
+//! scanner's tokens may be 1 MiB long, not 64 KiB. The `pty` option and
+//! `resize`/`attach_terminal` do not: `pty` is `INVALID`. Other deliberate
+//! differences: `time.after` delivers a number (Wippy: a `Time` value), and
+//! `time` has only `sleep`, `after` and the duration constants; the second
+//! `proc:done()` value never comes (a channel filled once, as Go's
+//! `time.After`); a spawned coroutine's error can be caught with `pcall` by
+//! the call it is raised in.
 //!
 //! A `wait()` pending in one async call into the state (`call_async`) does not
 //! block `signal()`, `close()` or stream reads in another.
 //!
-//! Exec calls belong in the script's main flow, which the host drives. One
-//! that has to wait (`wait()`, a `read()` before output comes, …) inside a
+//! # Concurrency
+//!
+//! `coroutine.spawn(fn, ...)` runs `fn` concurrently with the rest of the
+//! script, on the same state: exec calls, channel operations and timers in
+//! every coroutine go on together. This is how a script reads stdout and
+//! stderr at once (reading one to its end first hangs once the other's pipe
+//! and buffer fill): one spawned coroutine per stream, chunks sent over
+//! channels, a `channel.select` over them, the exit and a timer — see
+//! `examples/both-streams.lua`.
+//!
+//! Scheduling is cooperative, as in Wippy: a coroutine runs until it waits
+//! (an exec call, a channel operation, `time.sleep`); every wait of the
+//! coroutine the host drives lets each spawned coroutine that can go on run.
+//! The host needs nothing more than for a plain script: `exec_async`,
+//! `eval_async` or `call_async` in a tokio runtime (current-thread or
+//! multi-thread), with or without the `send` feature; no `LocalSet`, no
+//! `tokio::spawn`. Called from the main flow, `coroutine.spawn` returns once
+//! the new coroutine first waits (or ends); called from a spawned coroutine,
+//! the new one starts when the caller waits.
+//!
+//! An error in a spawned coroutine ends it and is raised, with its message
+//! and traceback, from the wait that was running it in the main flow: the
+//! script fails, as a Wippy process does (`exec-lua` prints it and exits 1).
+//!
+//! **When the main chunk ends**, spawned coroutines that have not finished
+//! stay where they are: nothing runs them. (Wippy ends them when the main
+//! function returns.) Call [`stop_spawned`] then: it ends them, and the
+//! processes only they held are killed with their process groups and reaped.
+//! Dropping the state does the same. Until then, any later async call into
+//! the state would run them again. The `exec-lua` runner stops them when the
+//! script ends.
+//!
+//! Exec calls, channel operations and timers that have to wait inside a
 //! coroutine the script made itself (`coroutine.create`/`resume`,
-//! `coroutine.wrap`) is abandoned and its coroutine closed; the resumer gets
+//! `coroutine.wrap`) are abandoned and the coroutine closed; the resumer gets
 //! an `INVALID` error value, "exec calls cannot wait inside coroutines made
 //! with coroutine.create or coroutine.wrap …" (`false, err` from
-//! `coroutine.resume`, raised by a `wrap` function). Without a scheduler such
-//! as Wippy's `coroutine.spawn` (not here yet), read one stream to its end and
-//! then the next: each holds up to 1 MiB while unread.
+//! `coroutine.resume`, raised by a `wrap` function). Only the scheduler
+//! resumes a spawned coroutine: `coroutine.resume` and `coroutine.close`
+//! refuse one with `false, message`. A plain `coroutine.yield()` in a spawned
+//! coroutine lets the others run; in the main flow it does not (any wait
+//! does, `time.sleep(0)` included).
+//!
+//! ```
+//! use exec_config::Registry;
+//! use std::sync::Arc;
+//!
+//! # #[cfg(feature = "native")]
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let registry = Registry::from_yaml(
+//!     "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
+//!     std::path::Path::new("executors.yaml"),
+//!     Some("app"),
+//! )?;
+//! let lua = exec_lua::new_state(Arc::new(registry))?;
+//! let counts: String = lua
+//!     .load(r#"
+//!         local shell = assert(require("exec").get("app:shell"))
+//!         -- 2 MB on stderr before anything on stdout.
+//!         local proc = assert(shell:exec("sh -c 'head -c 2000000 /dev/zero >&2; echo done'"))
+//!         local out, err = proc:stdout_stream(), proc:stderr_stream()
+//!         assert(proc:start())
+//!         local counts = channel.new()
+//!         for name, stream in pairs({ out = out, err = err }) do
+//!             coroutine.spawn(function()
+//!                 local bytes = 0
+//!                 for chunk in function() return stream:read() end do bytes = bytes + #chunk end
+//!                 counts:send(name .. "=" .. bytes)
+//!             end)
+//!         end
+//!         local a, b = counts:receive(), counts:receive()
+//!         assert(proc:wait() == 0)
+//!         return a < b and a .. " " .. b or b .. " " .. a
+//!     "#)
+//!     .eval_async()
+//!     .await?;
+//! assert_eq!(counts, "err=2000000 out=5");
+//! // The main chunk has ended: end what it spawned and left (nothing here).
+//! assert_eq!(exec_lua::stop_spawned(&lua)?, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Example
 //!
@@ -117,13 +227,17 @@
 //! builds the `exec-lua` binary; a library user can turn it off with
 //! `default-features = false, features = ["lua54", "vendored", "native"]`.
 
+mod channel;
 mod coroutines;
 pub mod errors;
 mod module;
 mod options;
 mod process;
 pub mod sandbox;
+mod scanner;
+mod scheduler;
 mod stream;
+mod time;
 
 pub use errors::register_errors;
 pub use exec_config::Registry;
@@ -132,6 +246,8 @@ pub use module::register;
 #[doc(hidden)]
 pub use sandbox::skip_shebang;
 pub use sandbox::{StateOptions, sandbox, sandbox_with};
+pub use scanner::MAX_TOKEN;
+pub use scheduler::stop_spawned;
 pub use stream::DEFAULT_READ_SIZE;
 
 use mlua::{Lua, LuaOptions, StdLib};

@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Exit status: 0 when the script ran to its end, 1 when it raised an error
-//! (message and traceback on stderr), 2 for bad usage, a script that cannot be
+//! (message and traceback on stderr; an error in a coroutine the script
+//! started with `coroutine.spawn` is raised in the main flow, with that
+//! coroutine's traceback), 2 for bad usage, a script that cannot be
 //! read, or a config that does not load (the loader's message names the file,
 //! line, entry and field). `os.exit(n)` ends with `n` after the children are
 //! cleaned up; SIGINT, SIGTERM, SIGHUP and SIGQUIT end with 128+n (130, 143,
@@ -31,6 +33,9 @@
 //!   would catch.
 //! - Only their standard streams reach the commands, not the descriptors the
 //!   runner inherited.
+//!
+//! When the script ends, the coroutines it spawned end with it, as in Wippy,
+//! and the processes they held are killed.
 //!
 //! Audit events (what ran, what was refused; see `exec_core::audit`) go to
 //! stderr when `--log LEVEL` or `RUST_LOG` asks for them; silent otherwise.
@@ -339,6 +344,9 @@ async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
         }
         code = terminated => code,
     };
+    // Spawned coroutines end with the script; the processes they held are
+    // killed (dropping the state would do it too).
+    let _ = exec_lua::stop_spawned(&lua);
     drop(lua);
     code
 }

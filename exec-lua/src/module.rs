@@ -9,8 +9,10 @@ use exec_core::Executor as CoreExecutor;
 use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value};
 use std::sync::{Arc, Mutex};
 
-/// Registers the global `errors` table and the module `exec`
-/// (`require("exec")`) on `lua`, backed by `registry`.
+/// Registers on `lua`, backed by `registry`: the global `errors` table, the
+/// module `exec` (`require("exec")`), and Wippy's concurrency —
+/// `coroutine.spawn`, `channel` and `time` (each both a global and a module
+/// for `require`).
 ///
 /// This adds; it removes nothing. For a state that also keeps scripts from
 /// going around the whitelist, use [`new_state`](crate::new_state) or call
@@ -18,16 +20,20 @@ use std::sync::{Arc, Mutex};
 ///
 /// It also wraps `coroutine.resume` and `coroutine.wrap` (loading the
 /// coroutine library if it is not there, as mlua would for async calls): an
-/// exec call that has to wait inside a coroutine the script made itself is
-/// abandoned, and the resumer gets an `INVALID` error value saying so instead
-/// of mlua's internal "pending" value. Exec calls belong in the script's main
-/// flow, which the host drives with `call_async`/`exec_async`.
+/// exec call, channel operation or timer that has to wait inside a coroutine
+/// the script made itself is abandoned, and the resumer gets an `INVALID`
+/// error value saying so instead of mlua's internal "pending" value. Such
+/// calls belong in the script's main flow, which the host drives with
+/// `call_async`/`exec_async`, or in coroutines `coroutine.spawn` started,
+/// which run while the host drives any async call into the state (see
+/// [`stop_spawned`](crate::stop_spawned) for when the main chunk has ended).
 ///
 /// # Errors
 ///
 /// Only if Lua cannot allocate, or `package.loaded` is missing.
 pub fn register(lua: &Lua, registry: Arc<Registry>) -> mlua::Result<()> {
     crate::errors::register_errors(lua)?;
+    crate::scheduler::Scheduler::install(lua);
     crate::coroutines::guard(lua)?;
     let exec = lua.create_table()?;
     exec.set(
@@ -37,7 +43,13 @@ pub fn register(lua: &Lua, registry: Arc<Registry>) -> mlua::Result<()> {
             returns(lua, outcome)
         })?,
     )?;
-    lua.register_module("exec", exec)
+    lua.register_module("exec", exec)?;
+    let channel = crate::channel::module(lua)?;
+    lua.globals().set("channel", &channel)?;
+    lua.register_module("channel", channel)?;
+    let time = crate::time::module(lua)?;
+    lua.globals().set("time", &time)?;
+    lua.register_module("time", time)
 }
 
 fn acquire(registry: &Registry, id: &Value) -> Outcome<Executor> {
@@ -80,8 +92,9 @@ impl Executor {
         let command = options::command(command)?;
         let options = options::exec_options(options)?;
         let display = command.display();
+        let host_pid = executor.capabilities().host_pid;
         let process = executor.create_process(command, options)?;
-        Ok(Process::new(display, process))
+        Ok(Process::new(display, process, host_pid))
     }
 }
 

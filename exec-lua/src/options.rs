@@ -7,7 +7,7 @@ use mlua::Value;
 use std::time::Duration;
 
 /// The options `executor:exec` takes.
-const OPTIONS: &str = "work_dir, env, timeout";
+const OPTIONS: &str = "work_dir, env, timeout, process_group";
 
 /// The command: a command line (a string, split as a shell splits words) or
 /// a list of words (a table `{"git", "status"}`, taken as they are — an
@@ -131,6 +131,14 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
                     })?;
                 options = options.with_timeout(timeout);
             }
+            // Native commands always lead a process group of their own (so
+            // that close, the timeout and a dropped state end all they
+            // started): `false` cannot put them in the host's group, and is
+            // taken as it is, for scripts written for Wippy.
+            "process_group" => match value {
+                Value::Boolean(_) => {}
+                other => return Err(wrong_type("process_group", "a boolean", &other)),
+            },
             "pty" => {
                 return Err(ScriptError::invalid(
                     "option pty is not supported: commands run without a terminal, \

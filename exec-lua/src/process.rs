@@ -2,35 +2,53 @@
 //!
 //! Every method clones what it needs out of the userdata before it awaits, so a
 //! `wait()` pending in one coroutine never blocks `signal()`, `close()` or
-//! stream reads in another.
+//! stream reads in another. Every wait goes through
+//! [`Caller::drive`](crate::scheduler::Caller::drive), so spawned coroutines run
+//! meanwhile; none holds the state strongly while it waits.
 
-use crate::errors::{Outcome, ScriptError, returns};
+use crate::channel::{Channel, Source};
+use crate::errors::{Outcome, ScriptError, UNAVAILABLE, returns};
 use crate::options;
+use crate::scheduler::Caller;
 use crate::stream::Stream;
 use exec_core::{Process as CoreProcess, ProcessState};
 use mlua::{AnyUserData, MetaMethod, UserData, UserDataMethods, Value};
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Waker};
 
 /// The userdata scripts hold. Named `Process` because mlua names the type in
 /// argument errors ("bad argument `self` to `Process.start`"). Its life cycle
-/// is the backend's: every method asks [`CoreProcess::state`].
+/// is the backend's: every method asks [`CoreProcess::state`], and `closed`
+/// (set by `close()` at once, while the backend's close goes on in the
+/// background).
 #[derive(Debug)]
 pub(crate) struct Process {
     command: String,
     process: Arc<dyn CoreProcess>,
+    /// Whether the backend has a host pid to report (`Capabilities::host_pid`).
+    host_pid: bool,
+    closed: AtomicBool,
 }
 
 impl Process {
-    pub(crate) fn new(command: String, process: Box<dyn CoreProcess>) -> Self {
+    pub(crate) fn new(command: String, process: Box<dyn CoreProcess>, host_pid: bool) -> Self {
         Self {
             command,
             process: Arc::from(process),
+            host_pid,
+            closed: AtomicBool::new(false),
         }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) || self.process.state() == ProcessState::Closed
     }
 
     /// The process, unless it was closed.
     fn open(&self, operation: &str) -> Outcome<Arc<dyn CoreProcess>> {
-        if self.process.state() == ProcessState::Closed {
+        if self.is_closed() {
             return Err(ScriptError::invalid(format!(
                 "cannot {operation} {:?}: process closed",
                 self.command
@@ -88,37 +106,90 @@ fn acknowledged(result: exec_core::Result<()>) -> Outcome<bool> {
     result.map(|()| true).map_err(ScriptError::from)
 }
 
+/// Starts the backend's close and lets it finish in the background: the first
+/// poll (here) marks the process closed and sends the first signal; the grace
+/// period, the SIGKILL after it and the reap go on in a task of the runtime.
+/// That task holds the process, so nothing is left behind: if the runtime
+/// shuts down first, dropping the process kills its group.
+fn close_in_background(process: Arc<dyn CoreProcess>, force: bool) {
+    let process_created = process.state() == ProcessState::Created;
+    let mut close = Box::pin(async move {
+        // An error here (a daemon gone away) has no one to go to: the script
+        // was told `true` already, and the process is dropped either way.
+        let _ = process.close(force).await;
+    });
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime: a process that never started closes at once; one that
+        // did (under a runtime gone since) is killed when it is dropped.
+        if process_created {
+            let _ = close.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        }
+        return;
+    };
+    if close
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending()
+    {
+        runtime.spawn(close);
+    }
+}
+
+/// What `done()` returns: the channel of `{code, signal, error}`, the same
+/// one each time.
+fn done(lua: &mlua::Lua, this: &AnyUserData) -> mlua::Result<Outcome<AnyUserData>> {
+    let process = {
+        let this = this.borrow::<Process>()?;
+        match this.started("watch the exit of") {
+            Ok(process) => process,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+    if let Some(channel) = this.named_user_value::<Option<AnyUserData>>("done")? {
+        return Ok(Ok(channel));
+    }
+    let channel = lua.create_userdata(Channel::new(1, Some(Source::Exit(process))))?;
+    this.set_named_user_value("done", &channel)?;
+    Ok(Ok(channel))
+}
+
 impl UserData for Process {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method("start", |lua, this, ()| {
             let process = this.open("start");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let outcome = match process {
-                    Ok(process) => process.start().await.map_err(ScriptError::from),
+                    Ok(process) => caller
+                        .drive(process.start())
+                        .await?
+                        .map_err(ScriptError::from),
                     Err(e) => Err(e),
                 };
-                returns(&lua, outcome.map(|()| true))
+                returns(&caller.lua()?, outcome.map(|()| true))
             }
         });
         methods.add_async_method("wait", |lua, this, ()| {
             let process = this.started("wait for");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let outcome = match process {
-                    Ok(process) => process
-                        .wait()
-                        .await
+                    Ok(process) => caller
+                        .drive(process.wait())
+                        .await?
                         .map(|status| i64::from(status.shell_code()))
                         .map_err(ScriptError::from),
                     Err(e) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         methods.add_async_method("write_stdin", |lua, this, data: Value| {
             let process = this.started("write to the stdin of");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let data = match data {
                     Value::String(s) => Ok(s.as_bytes().to_vec()),
@@ -131,26 +202,30 @@ impl UserData for Process {
                 };
                 let outcome = match (process, data) {
                     (Ok(_), Ok(data)) if data.is_empty() => Ok(true),
-                    (Ok(process), Ok(data)) => acknowledged(process.write_stdin(&data).await),
+                    (Ok(process), Ok(data)) => {
+                        acknowledged(caller.drive(process.write_stdin(&data)).await?)
+                    }
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         methods.add_async_method("close_stdin", |lua, this, ()| {
             let process = this.open("close the stdin of");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let outcome = match process {
-                    Ok(process) => acknowledged(process.close_stdin().await),
+                    Ok(process) => acknowledged(caller.drive(process.close_stdin()).await?),
                     Err(e) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         methods.add_async_method("signal", |lua, this, signal: Value| {
             let process = this.started("signal");
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let signal = match options::integer("the signal", &signal) {
                     Ok(Some(n)) => i32::try_from(n)
@@ -161,33 +236,50 @@ impl UserData for Process {
                     Err(e) => Err(e),
                 };
                 let outcome = match (process, signal) {
-                    (Ok(process), Ok(signal)) => acknowledged(process.signal(signal).await),
+                    (Ok(process), Ok(signal)) => {
+                        acknowledged(caller.drive(process.signal(signal)).await?)
+                    }
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         // `force` is taken as Lua truth: anything but nil and false forces.
-        methods.add_async_method("close", |lua, this, force: Value| {
+        // Returns at once: see `close_in_background`.
+        methods.add_method("close", |_, this, force: Value| {
             let force = !matches!(force, Value::Nil | Value::Boolean(false));
-            let was_closed = this.process.state() == ProcessState::Closed;
-            let process = this.process.clone();
-            drop(this);
-            async move {
-                let outcome = if was_closed {
-                    Ok(true)
-                } else {
-                    acknowledged(process.close(force).await)
-                };
-                returns(&lua, outcome)
+            if !this.closed.swap(true, Ordering::AcqRel)
+                && this.process.state() != ProcessState::Closed
+            {
+                close_in_background(this.process.clone(), force);
             }
+            Ok(true)
         });
-        methods.add_method("pid", |_, this, ()| {
-            Ok(if this.process.state() == ProcessState::Closed {
+        methods.add_method("pid", |lua, this, ()| {
+            if !this.host_pid {
+                return returns::<Value>(
+                    lua,
+                    Err(ScriptError::new(
+                        UNAVAILABLE,
+                        format!(
+                            "{:?} has no process id on this host: its executor runs commands \
+                             elsewhere",
+                            this.command
+                        ),
+                    )
+                    .retryable(false)),
+                );
+            }
+            let pid = if this.is_closed() {
                 None
             } else {
                 this.process.id()
-            })
+            };
+            returns(lua, Ok(pid))
+        });
+        methods.add_function("done", |lua, this: AnyUserData| {
+            let outcome = done(lua, &this)?;
+            returns(lua, outcome)
         });
         methods.add_function("stdout_stream", |lua, this: AnyUserData| {
             let outcome = Process::stream(lua, &this, "stdout")?;

@@ -1,8 +1,10 @@
 //! `Stream`: a process's stdout or stderr as scripts read it
-//! (`read(n)`, `read_all()`, `close()`).
+//! (`read(n)`, `read_all()`, `scanner(split)`, `close()`).
 
 use crate::errors::{Outcome, ScriptError, returns};
 use crate::options;
+use crate::scanner::{Scanner, Split};
+use crate::scheduler::Caller;
 use exec_core::{OutputReader, Process, ProcessState};
 use mlua::{MetaMethod, UserData, UserDataMethods};
 use std::sync::Arc;
@@ -24,7 +26,8 @@ pub(crate) struct Stream {
     shared: Arc<Shared>,
 }
 
-struct Shared {
+/// What a stream's userdata and its scanners share.
+pub(crate) struct Shared {
     reader: Mutex<Option<OutputReader>>,
     closed: AtomicBool,
     /// A read before `start()` could only wait forever: its state says.
@@ -72,7 +75,7 @@ impl Shared {
     /// Up to `limit` bytes made into a value by `make` (a Lua string), or
     /// `None` at the end of the stream. `make` sees the backend's own buffer,
     /// which goes back to the backend afterwards: one copy, into Lua.
-    async fn read<T>(
+    pub(crate) async fn read<T>(
         &self,
         name: &str,
         limit: usize,
@@ -147,6 +150,7 @@ impl UserData for Stream {
             let shared = this.shared.clone();
             let name = this.name;
             drop(this);
+            let caller = Caller::new(lua);
             async move {
                 let limit = match options::integer("read size", &size) {
                     Ok(None | Some(0)) => Ok(DEFAULT_READ_SIZE),
@@ -158,32 +162,50 @@ impl UserData for Stream {
                         .min(MAX_READ_SIZE)),
                     Err(e) => Err(e),
                 };
+                // Made into a Lua string straight from the backend's buffer.
                 let make = |bytes: &[u8]| {
-                    lua.create_string(bytes)
+                    caller
+                        .lua()
+                        .and_then(|lua| lua.create_string(bytes))
                         .map(mlua::Value::String)
                         .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
                 };
                 let outcome = match limit {
-                    Ok(limit) => shared
-                        .read(name, limit, make)
-                        .await
+                    Ok(limit) => caller
+                        .drive(shared.read(name, limit, make))
+                        .await?
                         .map(|value| value.unwrap_or(mlua::Value::Nil)),
                     Err(e) => Err(e),
                 };
-                returns(&lua, outcome)
+                returns(&caller.lua()?, outcome)
             }
         });
         methods.add_async_method("read_all", |lua, this, ()| {
             let shared = this.shared.clone();
             let name = this.name;
             drop(this);
+            let caller = Caller::new(lua);
             async move {
-                let outcome = shared.read_all(name).await.and_then(|bytes| {
+                let bytes = caller.drive(shared.read_all(name)).await?;
+                let lua = caller.lua()?;
+                let outcome = bytes.and_then(|bytes| {
                     whole_string(&lua, bytes)
                         .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
                 });
                 returns(&lua, outcome)
             }
+        });
+        methods.add_method("scanner", |lua, this, split: mlua::Value| {
+            let outcome = Split::from_value(&split).and_then(|split| {
+                if this.shared.closed.load(Ordering::Acquire) {
+                    return Err(ScriptError::invalid(format!(
+                        "cannot scan {}: the stream is closed",
+                        this.name
+                    )));
+                }
+                Ok(Scanner::new(this.name, split, this.shared.clone()))
+            });
+            returns(lua, outcome)
         });
         methods.add_method("close", |_, this, ()| {
             this.shared.close();

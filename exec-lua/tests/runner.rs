@@ -25,6 +25,48 @@ fn exec_lua(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// [`exec_lua`], failing the test (and killing the runner) if it has not
+/// ended within `limit`.
+fn exec_lua_within(args: &[&str], limit: Duration) -> Output {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .args(args)
+        .current_dir(workspace())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stdout.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stderr.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("exec-lua {args:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap().unwrap(),
+        stderr: err.join().unwrap().unwrap(),
+    }
+}
+
 const AUDITED: &str = r#"local exec = require("exec")
 local shell = assert(exec.get("app:shell"))
 local p = assert(shell:exec("sh -c 'exit 4'", { env = { SECRET_TOKEN = "hunter2" } }))
@@ -573,4 +615,110 @@ fn a_descriptor_the_runner_inherits_does_not_reach_its_children() {
         "the runner's child inherited descriptors:\n{}",
         parts[1]
     );
+}
+
+#[test]
+fn the_both_streams_example_runs() {
+    let output = exec_lua_within(&["examples/both-streams.lua"], Duration::from_secs(30));
+    assert_exit(&output, 0);
+    assert_eq!(
+        text(&output.stdout),
+        "stdout: \"done\", stderr: 2000000 bytes, exit code 0\n\
+         a command that ran too long: timed out true, exit code 143 (signal 15)\n\
+         6 lines from both streams, exit code 0\n"
+    );
+    assert_eq!(text(&output.stderr), "");
+}
+
+/// `close()` of a child that ignores SIGTERM returns at once (it used to
+/// block for the 3 s grace); the runner, ending right after, leaves nothing
+/// behind.
+#[test]
+fn close_returns_at_once_and_the_runner_leaves_nothing_behind() {
+    let script = r#"local shell = assert(require("exec").get("app:shell"))
+local p = assert(shell:exec({ "sh", "-c", "trap '' TERM; echo ready; exec sleep 60" }))
+local out = p:stdout_stream()
+assert(p:start())
+assert(out:read() == "ready\n")
+io.write(p:pid(), "\n")
+io.stdout:flush()
+assert(p:close() == true)
+print("closed")
+"#;
+    let started = std::time::Instant::now();
+    let output = exec_lua_within(&["-e", script], Duration::from_secs(30));
+    let took = started.elapsed();
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    let pid: u32 = stdout.lines().next().unwrap().parse().expect(&stdout);
+    assert!(stdout.ends_with("closed\n"), "{stdout}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "the runner took {took:?}"
+    );
+    assert!(gone(pid), "sleep {pid} outlived the runner");
+}
+
+#[test]
+fn an_error_in_a_spawned_coroutine_exits_1_with_its_message_and_traceback() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "spawned.lua",
+        "local function fail(what)\n  error('cannot ' .. what)\nend\n\
+         coroutine.spawn(function()\n  time.sleep('10ms')\n  fail('go on')\nend)\n\
+         time.sleep('10s')\nprint('not reached')\n",
+    );
+    let started = std::time::Instant::now();
+    let output = exec_lua_within(&[&script], Duration::from_secs(30));
+    assert_exit(&output, 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(text(&output.stdout), "");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "exec-lua: a coroutine started by coroutine.spawn failed: {script}:2: cannot go on\n\
+             stack traceback:\n"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{script}:2: in upvalue 'fail'")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{script}:6: in function <{script}:4>")),
+        "{stderr}"
+    );
+}
+
+/// When the script ends, the coroutines it spawned end with it (as in
+/// Wippy), and the processes they were waiting for are killed.
+#[test]
+fn when_the_script_ends_its_spawned_coroutines_end_and_their_processes_die() {
+    let script = r#"local shell = assert(require("exec").get("app:shell"))
+local pids = channel.new(2)
+for _ = 1, 2 do
+    coroutine.spawn(function()
+        local p = assert(shell:exec("sleep 60"))
+        local out = p:stdout_stream()
+        assert(p:start())
+        pids:send(p:pid())
+        out:read()                       -- never returns: the script ends first
+        print("not reached")
+    end)
+end
+io.write(pids:receive(), " ", pids:receive(), "\n")
+"#;
+    let output = exec_lua_within(&["-e", script], Duration::from_secs(30));
+    assert_exit(&output, 0);
+    let stdout = text(&output.stdout);
+    let pids: Vec<u32> = stdout
+        .split_whitespace()
+        .map(|pid| pid.parse().expect(&stdout))
+        .collect();
+    assert_eq!(pids.len(), 2, "{stdout}");
+    for pid in pids {
+        assert!(gone(pid), "sleep {pid} outlived the runner");
+    }
 }

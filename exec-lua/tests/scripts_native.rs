@@ -84,6 +84,11 @@ lua_scripts!(native();
     an_exec_call_that_waits_in_a_script_coroutine_is_invalid => "coroutines.lua",
     a_command_may_be_a_list_of_words => "words.lua",
     a_whitelisted_executor_confines_env_and_work_dir => "confinement.lua",
+    wippy_channel_and_spawn_examples => "wippy_channels.lua",
+    spawned_coroutines_drain_both_streams_and_select_over_exit_and_timer => "concurrency.lua",
+    wippy_done_example => "wippy_done.lua",
+    misused_concurrency_raises_or_returns_errors_as_wippy_does => "concurrency_misuse.lua",
+    scanners_split_lines_words_bytes_and_runes => "scanner.lua",
 );
 
 #[test]

@@ -644,3 +644,396 @@ async fn policy_refusals_are_permission_denied() {
     assert_eq!(seen[2], "PERMISSION_DENIED");
     assert!(seen[3].contains("no rm"), "{}", seen[3]);
 }
+
+/// Wippy's time examples (wippyai/docs en/lua/core/time.md, "sleep",
+/// "after" and "Duration Units"; wippyai/runtime's time spec, "after"),
+/// unchanged, in paused time: the seconds they sleep pass at once. The names
+/// a page takes as given are defined before each example.
+const TIME_EXAMPLES: &str = r#"
+local time = require("time")
+
+-- "sleep"
+time.sleep("5s")
+time.sleep(500 * time.MILLISECOND)
+
+local attempts = 0
+local function try_operation() attempts = attempts + 1; return attempts == 3 end
+
+-- Backoff pattern
+for attempt = 1, 3 do
+    local ok = try_operation()
+    if ok then break end
+    time.sleep(tostring(attempt) .. "s")
+end
+assert(attempts == 3)
+
+-- "after"
+do
+    -- Simple timeout
+    local timeout = time.after("5s")
+    timeout:receive()  -- blocks for 5 seconds
+end
+
+local function make_request() return channel.new() end   -- never answers
+local function request()
+    -- Timeout with select
+    local response_ch = make_request()
+    local timeout_ch = time.after("30s")
+
+    local result = channel.select{
+        response_ch:case_receive(),
+        timeout_ch:case_receive()
+    }
+
+    if result.channel == timeout_ch then
+        return nil, errors.new({message = "Request timed out", kind = errors.TIMEOUT})
+    end
+end
+local answer, err = request()
+assert(answer == nil and err:kind() == errors.TIMEOUT)
+
+-- "Duration Units"
+time.sleep(5 * time.SECOND)
+local timeout = time.after(30 * time.SECOND)
+
+-- runtime/lua/modules/time/spec.md, "after"
+local ch = time.after("10ms")
+local fire_time = ch:receive()
+assert(type(fire_time) == "number" and fire_time > 1.7e9)
+
+local some_other_channel = channel.new()
+-- Use with channel.select
+local result = channel.select{
+    time.after("5ms"):case_receive(),
+    some_other_channel:case_receive()
+}
+assert(result.channel ~= some_other_channel and result.ok)
+
+-- en/lua/core/channel.md, "Timeout Pattern", when the worker is slow.
+local worker = { response = function() return channel.new() end }
+local function call()
+    local time = require("time")
+
+    local result_ch = worker:response()
+    local timeout = time.after("5s")
+
+    local r = channel.select {
+        result_ch:case_receive(),
+        timeout:case_receive()
+    }
+
+    if r.channel == timeout then
+        return nil, errors.new("TIMEOUT", "Operation timed out")
+    end
+    return r.value
+end
+local value, timed_out = call()
+assert(value == nil and timed_out ~= nil)
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn wippys_time_examples_run_unchanged() {
+    let lua = empty_state();
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(3600),
+        lua.load(TIME_EXAMPLES)
+            .set_name("=time examples")
+            .exec_async(),
+    )
+    .await
+    .expect("the time examples did not end")
+    .unwrap();
+    // 5 + 0.5 + 1 + 2 + 5 + 30 + 5 + 0.01 + 0.005 + 5 seconds of sleeps and timers.
+    let slept = started.elapsed();
+    assert!(
+        slept >= Duration::from_millis(53_515) && slept < Duration::from_secs(60),
+        "{slept:?}"
+    );
+}
+
+/// A spawned coroutine's error ends it and is raised, with its traceback, by
+/// the call that drives it: the main chunk fails, as a Wippy process does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawned_coroutines_error_fails_the_call_that_drives_it() {
+    let lua = empty_state();
+    let started = Instant::now();
+    let error = tokio::time::timeout(
+        Duration::from_secs(10),
+        lua.load(
+            r#"
+            coroutine.spawn(function()
+                time.sleep("10ms")
+                local settings = nil
+                return settings.depth
+            end)
+            time.sleep("5s")
+            error("not reached")
+            "#,
+        )
+        .set_name("=spawner")
+        .exec_async(),
+    )
+    .await
+    .expect("the script did not end")
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(
+            "a coroutine started by coroutine.spawn failed: spawner:5: attempt to index a nil value (local 'settings')"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("spawner:5: in function <spawner:2>"),
+        "no traceback of the spawned coroutine: {text}"
+    );
+    assert!(!text.contains("not reached"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "it waited out the sleep"
+    );
+}
+
+/// When the main chunk ends, spawned coroutines stay where they are (nothing
+/// drives them) until another async call into the state runs them, or
+/// `stop_spawned` ends them and kills the processes only they held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_coroutines_left_by_the_main_chunk_wait_until_driven_or_stopped() {
+    let lua = shell_state();
+    let pid: i64 = tokio::time::timeout(
+        Duration::from_secs(10),
+        lua.load(
+            r#"
+            local shell = assert(require("exec").get("app:shell"))
+            local pids = channel.new(1)
+            go = channel.new()
+            coroutine.spawn(function()
+                go:receive()
+                resumed = true
+            end)
+            coroutine.spawn(function()
+                local p = assert(shell:exec("sleep 30"))
+                assert(p:start())
+                pids:send(p:pid())
+                p:wait()                      -- the chunk ends before this returns
+                finished = true
+            end)
+            return pids:receive()
+            "#,
+        )
+        .eval_async(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(exec_test_support::procfs::is_alive(pid as i32));
+    // A later async call into the state drives them again.
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        lua.load("go:send(true); time.sleep(0)").exec_async(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(lua.globals().get::<bool>("resumed").unwrap());
+    // The other still waits for its process; stopping it kills the process.
+    assert!(exec_test_support::procfs::is_alive(pid as i32));
+    assert_eq!(exec_lua::stop_spawned(&lua).unwrap(), 1);
+    assert!(
+        exec_test_support::procfs::ends_within_async(pid as i32, Duration::from_secs(5)).await,
+        "sleep {pid} outlived its stopped coroutine"
+    );
+    assert!(lua.globals().get::<Value>("finished").unwrap().is_nil());
+    assert_eq!(exec_lua::stop_spawned(&lua).unwrap(), 0);
+
+    // Dropping the state does the same.
+    let lua = shell_state();
+    let pid: i64 = tokio::time::timeout(
+        Duration::from_secs(10),
+        lua.load(
+            r#"
+            local pids = channel.new(1)
+            coroutine.spawn(function()
+                local p = assert(require("exec").get("app:shell"):exec("sleep 30"))
+                assert(p:start())
+                pids:send(p:pid())
+                p:wait()
+            end)
+            return pids:receive()
+            "#,
+        )
+        .eval_async(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    drop(lua);
+    assert!(
+        exec_test_support::procfs::ends_within_async(pid as i32, Duration::from_secs(5)).await,
+        "sleep {pid} outlived the state"
+    );
+}
+
+/// Spawned coroutines need no `LocalSet`, no `tokio::spawn` and no `send`
+/// feature: a current-thread runtime and `exec_async` run them.
+#[tokio::test]
+async fn spawned_coroutines_run_on_a_current_thread_runtime_with_plain_exec_async() {
+    let lua = shell_state();
+    let text: String = tokio::time::timeout(
+        Duration::from_secs(20),
+        lua.load(
+            r#"
+            local shell = assert(require("exec").get("app:shell"))
+            local results = channel.new()
+            for i = 1, 4 do
+                coroutine.spawn(function()
+                    local p = assert(shell:exec({ "sh", "-c", "sleep 0.2; echo " .. i }))
+                    local out = p:stdout_stream()
+                    assert(p:start())
+                    results:send(out:read_all())
+                end)
+            end
+            local all = {}
+            for _ = 1, 4 do all[#all + 1] = results:receive() end
+            table.sort(all)
+            return table.concat(all)
+            "#,
+        )
+        .eval_async(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(text, "1\n2\n3\n4\n");
+}
+
+/// An executor that runs native commands but declares no host pid, as Docker
+/// and Incus do.
+#[derive(Debug)]
+struct Elsewhere(Arc<dyn exec_core::Executor>);
+
+impl exec_core::Executor for Elsewhere {
+    fn id(&self) -> &str {
+        "app:elsewhere"
+    }
+
+    fn capabilities(&self) -> exec_core::Capabilities {
+        exec_core::Capabilities::new().with_signals(true)
+    }
+
+    fn create_process(
+        &self,
+        command: exec_core::CommandSpec,
+        options: exec_core::ExecOptions,
+    ) -> exec_core::Result<Box<dyn exec_core::Process>> {
+        self.0.create_process(command, options)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
+    let native = Registry::from_yaml(
+        "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
+        Path::new("test.yaml"),
+        Some("app"),
+    )
+    .unwrap();
+    let mut registry = native.clone();
+    registry
+        .insert(
+            "app:elsewhere",
+            Arc::new(Elsewhere(native.get("app:shell").unwrap())),
+        )
+        .unwrap();
+    let lua = exec_lua::new_state(Arc::new(registry)).unwrap();
+    let seen = lua
+        .load(
+            r#"
+            local exec = require("exec")
+            local out = {}
+            local p = assert(exec.get("app:elsewhere"):exec("sleep 30"))
+            for _ = 1, 2 do
+                local pid, err = p:pid()
+                assert(pid == nil)
+                out[#out + 1] = err:kind() .. ": " .. err:message()
+                assert(p:start() or true)
+            end
+            assert(p:close())
+            local native = assert(exec.get("app:shell"):exec("sleep 30"))
+            assert(native:pid() == nil, "before start")
+            assert(native:start())
+            out[#out + 1] = math.type(native:pid())
+            assert(native:close())
+            assert(native:pid() == nil, "after close")
+            return out
+            "#,
+        )
+        .eval_async();
+    let seen: Vec<String> = tokio::time::timeout(Duration::from_secs(10), seen)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.len(), 3);
+    for unavailable in &seen[..2] {
+        assert!(
+            unavailable.starts_with("UNAVAILABLE: \"sleep 30\" has no process id on this host"),
+            "{unavailable}"
+        );
+    }
+    assert_eq!(seen[2], "integer");
+}
+
+/// `close()` of a child that ignores SIGTERM returns at once; the grace, the
+/// SIGKILL and the reap go on in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
+    let lua = shell_state();
+    let pid = lua
+        .load(
+            r#"
+            local shell = assert(require("exec").get("app:shell"))
+            stubborn = assert(shell:exec({ "sh", "-c", "trap '' TERM; echo ready; exec sleep 30" }))
+            local out = stubborn:stdout_stream()
+            assert(stubborn:start())
+            assert(out:read() == "ready\n")
+            return stubborn:pid()
+            "#,
+        )
+        .eval_async();
+    let pid: i64 = tokio::time::timeout(Duration::from_secs(10), pid)
+        .await
+        .unwrap()
+        .unwrap();
+    let started = Instant::now();
+    let closed: bool = tokio::time::timeout(
+        Duration::from_secs(10),
+        lua.load("return stubborn:close()").eval_async(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let took = started.elapsed();
+    assert!(closed);
+    assert!(took < Duration::from_millis(500), "close() took {took:?}");
+    assert!(
+        exec_test_support::procfs::is_alive(pid as i32),
+        "SIGTERM is ignored: the child lives through the grace"
+    );
+    let after: String = tokio::time::timeout(
+        Duration::from_secs(10),
+        lua.load("local code, err = stubborn:wait(); return err:kind() .. ' ' .. err:message()")
+            .eval_async(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        after.starts_with("INVALID ") && after.contains("process closed"),
+        "{after}"
+    );
+    assert!(
+        exec_test_support::procfs::ends_within_async(pid as i32, Duration::from_secs(10)).await,
+        "the child {pid} outlived the background close"
+    );
+}

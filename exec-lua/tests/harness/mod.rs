@@ -7,16 +7,28 @@ use exec_lua::Registry;
 use exec_lua::mlua::{Lua, Value};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Runs `tests/scripts/<name>` on a fresh state over `registry`; the Lua error
-/// (assertion message and location) on failure.
+/// How long a script may run before its test fails.
+pub(crate) const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs `tests/scripts/<name>` on a fresh state over `registry`, then stops
+/// the coroutines it spawned and left (as a host does when the main chunk
+/// ends); the Lua error (assertion message and location) on failure.
 pub(crate) async fn run_script(registry: Arc<Registry>, name: &str) -> Result<(), String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scripts")
         .join(name);
     let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let lua = exec_lua::new_state(registry).map_err(|e| e.to_string())?;
-    run_in(&lua, &source, &format!("@tests/scripts/{name}")).await
+    let ran = tokio::time::timeout(
+        SCRIPT_LIMIT,
+        run_in(&lua, &source, &format!("@tests/scripts/{name}")),
+    )
+    .await
+    .map_err(|_| format!("{name} did not end within {SCRIPT_LIMIT:?}"))?;
+    exec_lua::stop_spawned(&lua).map_err(|e| e.to_string())?;
+    ran
 }
 
 /// Runs `source` on `lua`. A script may end with `return nil, err` (the Wippy
