@@ -129,6 +129,25 @@ enum TrySend {
     Closed,
 }
 
+impl Inner {
+    /// Gives `value` to the first blocked receiver still waiting; the value
+    /// back when none took it.
+    fn hand_to_receiver(&mut self, value: Value) -> Option<Value> {
+        let mut value = Some(value);
+        while let Some(waiter) = self.receivers.pop_front() {
+            let case = waiter.case;
+            if waiter.op.complete(|| Done::Received {
+                case,
+                value: value.take().unwrap_or(Value::Nil),
+                ok: true,
+            }) {
+                return None;
+            }
+        }
+        value
+    }
+}
+
 impl Core {
     pub(crate) fn new(capacity: usize, source: Option<Source>) -> Self {
         Self {
@@ -148,19 +167,11 @@ impl Core {
         if inner.closed {
             return TrySend::Closed;
         }
-        let mut value = Some(value);
-        while let Some(waiter) = inner.receivers.pop_front() {
-            let case = waiter.case;
-            if waiter.op.complete(|| Done::Received {
-                case,
-                value: value.take().unwrap_or(Value::Nil),
-                ok: true,
-            }) {
-                return TrySend::Sent;
-            }
-        }
+        let Some(value) = inner.hand_to_receiver(value) else {
+            return TrySend::Sent;
+        };
         if inner.buffer.len() < inner.capacity {
-            inner.buffer.push_back(value.unwrap_or(Value::Nil));
+            inner.buffer.push_back(value);
             TrySend::Sent
         } else {
             TrySend::Full
@@ -251,18 +262,7 @@ impl Core {
         if inner.source.take().is_none() || inner.closed {
             return;
         }
-        let mut value = Some(value);
-        while let Some(waiter) = inner.receivers.pop_front() {
-            let case = waiter.case;
-            if waiter.op.complete(|| Done::Received {
-                case,
-                value: value.take().unwrap_or(Value::Nil),
-                ok: true,
-            }) {
-                return;
-            }
-        }
-        if let Some(value) = value {
+        if let Some(value) = inner.hand_to_receiver(value) {
             inner.buffer.push_back(value);
         }
     }
