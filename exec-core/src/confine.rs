@@ -43,7 +43,10 @@ pub const HOOKS: &[&str] = &[
     "HOME",
     "XDG_*",
     "TMPDIR",
-    // Shells.
+    // Shells, and the shell other programs run commands with.
+    "SHELL",
+    "ZDOTDIR",
+    "INPUTRC",
     "BASH_ENV",
     "ENV",
     "IFS",
@@ -69,6 +72,26 @@ pub const HOOKS: &[&str] = &[
     "PHPRC",
     "PHP_INI_SCAN_DIR",
     "TCLLIBPATH",
+    "PIP_*",
+    // Build tools: the compilers they run and the options they pass.
+    "MAKE*",
+    "MFLAGS",
+    "CC",
+    "CXX",
+    "CPP",
+    "LD",
+    "AR",
+    "AS",
+    "CFLAGS",
+    "CXXFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "CARGO_*",
+    "RUSTC*",
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "GOFLAGS",
+    "GOTOOLCHAIN",
     // Tools that run other programs.
     "GIT_*",
     "SSH_*",
@@ -87,6 +110,8 @@ pub const HOOKS: &[&str] = &[
     "WGETRC",
     "DOCKER_*",
     "KUBECONFIG",
+    "TERMINFO*",
+    "GNUPGHOME",
 ];
 
 /// Whether a call may set `name` only when `env_allow` names it exactly (see
@@ -323,6 +348,19 @@ mod tests {
             "PATH",
             "HOME",
             "PAGER",
+            // make/man run commands through SHELL; zsh reads ZDOTDIR's files;
+            // MAKEFLAGS can --eval; CFLAGS can -fplugin; RUSTC_WRAPPER and
+            // GOFLAGS=-toolexec run programs; GOTOOLCHAIN downloads one.
+            "SHELL",
+            "ZDOTDIR",
+            "MAKEFLAGS",
+            "CC",
+            "CFLAGS",
+            "RUSTC_WRAPPER",
+            "CARGO_BUILD_RUSTC_WRAPPER",
+            "GOFLAGS",
+            "GOTOOLCHAIN",
+            "PIP_INDEX_URL",
         ] {
             assert!(!star.allows(hook), "{hook}");
             assert!(EnvAllow::parse([hook]).unwrap().allows(hook), "{hook}");
