@@ -1037,3 +1037,37 @@ async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
         "the child {pid} outlived the background close"
     );
 }
+
+/// An attacker's other routes to what the sandbox removed: the library tables
+/// through `package.loaded` and `require`, the string metatable, a file
+/// handle's methods. Each reaches the sandboxed function or nothing.
+#[test]
+fn no_other_route_reaches_a_removed_function() {
+    let lua = empty_state();
+    let found: Vec<String> = lua
+        .load(
+            r#"
+            local out = {}
+            local function note(name, ok) out[#out + 1] = name .. "=" .. tostring(ok) end
+            local opened, message = package.loaded.io.open("/proc/self/mem", "r+b")
+            note("package.loaded.io.open refuses", opened == nil and message:find("file access is off", 1, true) ~= nil)
+            note("require('io') is the sandboxed io", require("io").open == io.open)
+            note("require('os').execute is gone", require("os").execute == nil)
+            note("require('os').getenv refuses", not pcall(require("os").getenv, "HOME"))
+            note("package.loaded.debug is gone", package.loaded.debug == nil)
+            note("require('debug') fails", not pcall(require, "debug"))
+            note("require('ffi') fails", not pcall(require, "ffi"))
+            note("the string metatable has no dump", getmetatable("").__index.dump == nil)
+            local handle = getmetatable(io.stdout).__index
+            note("a file handle cannot open", handle.open == nil and handle.popen == nil)
+            note("io.input with a table refuses", not pcall(io.input, setmetatable({}, {})))
+            note("package.loadlib is gone", package.loadlib == nil and package.loaded.package.loadlib == nil)
+            return out
+            "#,
+        )
+        .eval()
+        .unwrap();
+    let failed: Vec<&String> = found.iter().filter(|f| !f.ends_with("=true")).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(found.len(), 11);
+}
