@@ -61,7 +61,7 @@ impl Audit {
                 executor = executor_id,
                 command = command,
                 work_dir = work_dir.map(|d| tracing::field::debug(d.display())),
-                env = tracing::field::display(env_names.join(",")),
+                env = tracing::field::display(names_field(env_names)),
             );
             Self { span }
         }
@@ -144,6 +144,24 @@ impl Audit {
         #[cfg(not(feature = "tracing"))]
         let _ = force;
     }
+}
+
+/// The env names as one field: `A,B_2`. A call chooses its names, so any
+/// name but letters, digits and `_` is quoted and escaped: it cannot break
+/// the log line (a newline and a forged event after it) or pass for two.
+#[cfg(feature = "tracing")]
+fn names_field(names: &[&str]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .map(|name| {
+            if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                (*name).to_owned()
+            } else {
+                format!("{name:?}")
+            }
+        })
+        .collect();
+    shown.join(",")
 }
 
 /// The executor `executor_id` was handed out. Registries call it.

@@ -158,3 +158,33 @@ fn a_timeout_is_a_warning() {
         "{timeout}"
     );
 }
+
+/// A call chooses its variable names: one holding a newline and a forged
+/// event, or a comma, must not forge a log line or pass for two names.
+#[test]
+fn env_names_cannot_forge_audit_lines() {
+    let forged = "X\n2026-01-01T00:00:00.000000Z  INFO exec: allowed";
+    let log = capture(async || {
+        let err = executor()
+            .create_process(
+                "sh -c 'exit 3'".into(),
+                ExecOptions::new()
+                    .with_env(forged, "1")
+                    .with_env("A,LD_PRELOAD", "1"),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), exec_core::ErrorKind::PermissionDenied);
+    });
+    assert!(
+        !log.lines()
+            .any(|line| line.starts_with("2026-01-01T00:00:00")),
+        "a forged line:\n{log}"
+    );
+    assert_eq!(log.lines().count(), 1, "one line, the denial:\n{log}");
+    assert!(log.contains("exec: denied"), "{log}");
+    assert!(
+        log.contains(r#""X\n2026-01-01T00:00:00.000000Z  INFO exec: allowed""#),
+        "{log}"
+    );
+    assert!(log.contains(r#""A,LD_PRELOAD""#), "{log}");
+}
