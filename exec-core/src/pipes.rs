@@ -410,19 +410,23 @@ impl OutputReader {
             return Poll::Ready(Ok(None));
         }
         let pending = self.current.len() - self.position;
-        let chunk = if self.position == 0 && pending <= max {
-            std::mem::take(&mut self.current)
-        } else {
-            let n = pending.min(max);
-            let piece = self.current[self.position..self.position + n].to_vec();
-            self.position += n;
-            piece
-        };
+        if self.position == 0 && pending <= max {
+            return Poll::Ready(Ok(Some(std::mem::take(&mut self.current))));
+        }
+        let n = pending.min(max);
+        let piece = self.current[self.position..self.position + n].to_vec();
+        self.consume(n);
+        Poll::Ready(Ok(Some(piece)))
+    }
+
+    /// Marks `n` bytes of `current` read; a buffer read to its end goes back
+    /// to the pool.
+    fn consume(&mut self, n: usize) {
+        self.position += n;
         if self.position >= self.current.len() {
-            self.current.clear();
+            self.pool.give(std::mem::take(&mut self.current));
             self.position = 0;
         }
-        Poll::Ready(Ok(Some(chunk)))
     }
 
     /// Makes `current` hold unread bytes; `false` at the end of the stream.
@@ -475,11 +479,7 @@ impl AsyncRead for OutputReader {
         let pending = &this.current[this.position..];
         let n = pending.len().min(buf.remaining());
         buf.put_slice(&pending[..n]);
-        this.position += n;
-        if this.position >= this.current.len() {
-            this.pool.give(std::mem::take(&mut this.current));
-            this.position = 0;
-        }
+        this.consume(n);
         Poll::Ready(Ok(()))
     }
 }

@@ -205,9 +205,13 @@ impl ExecutorSettings {
 
     /// The call's variables held to `env_allow` (see [`confine`]).
     fn check_call_env(&self, options: &ExecOptions) -> Result<()> {
+        let none;
         let (allow, configured) = match (&self.env_allow, self.is_confined()) {
-            (Some(allow), _) => (allow.clone(), true),
-            (None, true) => (EnvAllow::none(), false),
+            (Some(allow), _) => (allow, true),
+            (None, true) => {
+                none = EnvAllow::none();
+                (&none, false)
+            }
             (None, false) => return Ok(()),
         };
         for name in options.env.keys() {
