@@ -67,15 +67,11 @@ pub(crate) struct ChildSetup {
 }
 
 impl ChildSetup {
-    /// The setup for a child of this process.
+    /// The setup for a child of this process. What the child needs is worked
+    /// out only when [`needed`](Self::needed) says it will run.
     pub(crate) fn new(kill_with_parent: bool) -> Self {
-        let fallback_limit = nix::unistd::sysconf(nix::unistd::SysconfVar::OPEN_MAX)
-            .ok()
-            .flatten()
-            .and_then(|n| libc::c_int::try_from(n).ok())
-            .map_or(FALLBACK_FD_CEILING, |n| n.clamp(3, FALLBACK_FD_CEILING));
         Self {
-            fallback_limit,
+            fallback_limit: 0,
             kill_with_parent: kill_with_parent.then(|| nix::unistd::getpid().as_raw()),
         }
     }
@@ -89,7 +85,12 @@ impl ChildSetup {
 
     /// Has `command` run this setup in its child before `exec`.
     #[allow(unsafe_code)]
-    pub(crate) fn install(self, command: &mut tokio::process::Command) {
+    pub(crate) fn install(mut self, command: &mut tokio::process::Command) {
+        self.fallback_limit = nix::unistd::sysconf(nix::unistd::SysconfVar::OPEN_MAX)
+            .ok()
+            .flatten()
+            .and_then(|n| libc::c_int::try_from(n).ok())
+            .map_or(FALLBACK_FD_CEILING, |n| n.clamp(3, FALLBACK_FD_CEILING));
         // SAFETY: the closure runs in the child between fork and exec, where
         // only async-signal-safe functions may be called (another thread of
         // the parent may have held the allocator's or any other lock at the
