@@ -313,6 +313,7 @@ fn exec_lua_with_stdin(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
         .args(args)
         .current_dir(workspace())
+        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -447,20 +448,10 @@ fn arguments_reach_the_script_as_arg_and_dots() {
 
 #[test]
 fn chunks_run_before_the_script_and_a_script_can_come_from_stdin() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
-        .args(["-e", "greeting = 'hi'", "-", "there"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"print(greeting, ...)")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = exec_lua_with_stdin(
+        &["-e", "greeting = 'hi'", "-", "there"],
+        "print(greeting, ...)",
+    );
     assert_exit(&output, 0);
     assert_eq!(text(&output.stdout), "hi\tthere\n");
 }
