@@ -164,6 +164,7 @@ macro_rules! conformance_tests {
             state_follows_the_life_cycle
             host_pid_is_reported_as_declared
             oom_kill_is_reported_as_declared
+            mounts_are_refused_unless_declared
             output_is_decoded
             many_processes_at_once
             output_collects_everything_and_closes_stdin
@@ -461,6 +462,27 @@ pub async fn output_is_kept_when_wait_runs_before_reading(backend: &dyn Backend)
     assert_eq!(stdout.len(), 300_004);
     assert!(stdout.ends_with(b"end\n"));
     assert_eq!(String::from_utf8_lossy(&stderr), "err\n");
+}
+
+/// Without [`mounts`](crate::Capabilities::mounts) declared, a call that
+/// asks for a mount is refused as `Invalid` naming `mounts` before anything
+/// runs; with it, a mount of a bad form (a relative target) is still
+/// `Invalid`.
+pub async fn mounts_are_refused_unless_declared(backend: &dyn Backend) {
+    let exec = executor(backend, settings("mounts"));
+    let mount = crate::Mount::new("/tmp", "/mnt/data").with_read_only(true);
+    if !exec.capabilities().mounts {
+        let err = exec
+            .create_process("true".into(), ExecOptions::new().with_mount(mount))
+            .expect_err("a backend that does not declare mounts must refuse them");
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+        assert!(err.to_string().contains("mounts"), "{err}");
+    }
+    let relative = crate::Mount::new("/tmp", "data");
+    let err = exec
+        .create_process("true".into(), ExecOptions::new().with_mount(relative))
+        .expect_err("a relative mount target");
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
 }
 
 /// With [`signals`](crate::Capabilities::signals) declared, `signal(15)`

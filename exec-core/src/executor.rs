@@ -74,6 +74,9 @@ pub struct Capabilities {
     /// [`ExitStatus::oom_killed`](crate::ExitStatus::oom_killed) tells when the
     /// kernel killed the command for running out of memory.
     pub oom_killed: bool,
+    /// The executor takes a call's [`Mount`](crate::Mount)s (within what its
+    /// config allows); the others refuse a call with mounts as `Invalid`.
+    pub mounts: bool,
 }
 
 impl Capabilities {
@@ -83,6 +86,7 @@ impl Capabilities {
             host_pid: false,
             signals: false,
             oom_killed: false,
+            mounts: false,
         }
     }
 
@@ -104,6 +108,13 @@ impl Capabilities {
     #[must_use]
     pub const fn with_oom_killed(mut self, yes: bool) -> Self {
         self.oom_killed = yes;
+        self
+    }
+
+    /// Sets [`mounts`](Capabilities::mounts).
+    #[must_use]
+    pub const fn with_mounts(mut self, yes: bool) -> Self {
+        self.mounts = yes;
         self
     }
 }

@@ -15,6 +15,7 @@ use crate::confine::{self, EnvAllow, WorkDirConfinement};
 use crate::decode::OutputEncoding;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
+use crate::mount::{self, Mount};
 use crate::pipes::{BackendPipes, Pipes};
 use crate::policy::{CommandRequest, Policy};
 use crate::whitelist::Whitelist;
@@ -295,6 +296,7 @@ impl ExecutorSettings {
         let display = command.display();
         self.validate()?;
         env::validate("env", &options.env)?;
+        mount::validate(&options.mounts)?;
         if options.timeout == Some(Duration::ZERO) {
             return Err(Error::InvalidArgument {
                 field: "timeout".to_owned(),
@@ -370,6 +372,7 @@ impl ExecutorSettings {
             search_path,
             program_dir,
             timeout: options.timeout,
+            mounts: options.mounts,
             output_encoding: self.output_encoding,
             output_buffer: self.output_buffer,
             audit,
@@ -408,6 +411,7 @@ pub struct ExecOptions {
     work_dir: Option<PathBuf>,
     env: Env,
     timeout: Option<Duration>,
+    mounts: Vec<Mount>,
 }
 
 impl ExecOptions {
@@ -450,6 +454,21 @@ impl ExecOptions {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Adds a host path to mount into the command's container. Only backends
+    /// that declare [`Capabilities::mounts`](crate::Capabilities::mounts) take
+    /// mounts, and only where their config allows; the others refuse the
+    /// call as `Invalid`.
+    #[must_use]
+    pub fn with_mount(mut self, mount: Mount) -> Self {
+        self.mounts.push(mount);
+        self
+    }
+
+    /// The mounts the call asks for.
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
     }
 
     /// The work dir, if the call names one.
@@ -497,6 +516,9 @@ pub struct PreparedCommand {
     pub program_dir: Option<PathBuf>,
     /// The timeout, counted from `start`.
     pub timeout: Option<Duration>,
+    /// Host paths the call asks to mount (form checked, permission not: that
+    /// is the backend's, see [`refuse_mounts`](PreparedCommand::refuse_mounts)).
+    pub mounts: Vec<Mount>,
     /// The encoding stdout and stderr are decoded from, if any.
     pub output_encoding: Option<&'static OutputEncoding>,
     /// Unread output buffered per stream.
@@ -521,6 +543,27 @@ impl PreparedCommand {
     /// the backend's side.
     pub fn pipes(&self) -> (Pipes, BackendPipes) {
         Pipes::new(self.output_encoding, self.output_buffer)
+    }
+
+    /// For backends that cannot mount host paths: `Invalid` when the call
+    /// asked for mounts (with the `denied` audit event), else `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] naming `mounts` and the backend.
+    pub fn refuse_mounts(&self, backend: &str) -> Result<()> {
+        if self.mounts.is_empty() {
+            return Ok(());
+        }
+        let error = Error::InvalidArgument {
+            field: "mounts".to_owned(),
+            reason: format!(
+                "executor {} ({backend}) cannot mount host paths into a command; mounts work on Docker executors",
+                self.executor_id
+            ),
+        };
+        self.audit.denied(&error.to_string());
+        Err(error)
     }
 
     /// A [`Error::Timeout`] for this command.

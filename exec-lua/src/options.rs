@@ -2,12 +2,12 @@
 //! `INVALID` error that names the bad argument.
 
 use crate::errors::{Outcome, ScriptError};
-use exec_core::{CommandSpec, ExecOptions};
+use exec_core::{CommandSpec, ExecOptions, Mount};
 use mlua::Value;
 use std::time::Duration;
 
 /// The options `executor:exec` takes.
-const OPTIONS: &str = "work_dir, env, timeout, process_group";
+const OPTIONS: &str = "work_dir, env, timeout, process_group, mounts";
 
 /// The command: a command line (a string, split as a shell splits words) or
 /// a list of words (a table `{"git", "status"}`, taken as they are — an
@@ -139,6 +139,11 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
                 Value::Boolean(_) => {}
                 other => return Err(wrong_type("process_group", "a boolean", &other)),
             },
+            "mounts" => {
+                for mount in mounts(&value)? {
+                    options = options.with_mount(mount);
+                }
+            }
             "pty" => {
                 return Err(ScriptError::invalid(
                     "option pty is not supported: commands run without a terminal, \
@@ -154,6 +159,89 @@ pub(crate) fn exec_options(value: &Value) -> Outcome<ExecOptions> {
         }
     }
     Ok(options)
+}
+
+/// The `mounts` option: a list of `{source = "/host", target = "/ctr",
+/// read_only = bool}` (Wippy's form). Whether the executor takes them is its
+/// business (exec-docker within `mount_roots`; the others refuse them).
+fn mounts(value: &Value) -> Outcome<Vec<Mount>> {
+    let Value::Table(list) = value else {
+        return Err(wrong_type(
+            "mounts",
+            "a list of {source, target, read_only} tables",
+            value,
+        ));
+    };
+    let count = list.raw_len();
+    let mut mounts = Vec::with_capacity(count);
+    for pair in list.clone().pairs::<Value, Value>() {
+        let (key, _) = pair.map_err(|e| ScriptError::invalid(e.to_string()))?;
+        if !matches!(key, Value::Integer(i) if i >= 1 && (i as usize) <= count) {
+            return Err(ScriptError::invalid(format!(
+                "option mounts must be a list of {{source, target, read_only}} tables; it has the key {}",
+                key_text(&key)
+            )));
+        }
+    }
+    for index in 1..=count {
+        let entry: Value = list
+            .raw_get(index)
+            .map_err(|e| ScriptError::invalid(e.to_string()))?;
+        let Value::Table(entry) = entry else {
+            return Err(ScriptError::invalid(format!(
+                "option mounts: mount {index} must be a table {{source, target, read_only}}, got {}",
+                crate::errors::lua_type(&entry)
+            )));
+        };
+        let mut source = None;
+        let mut target = None;
+        let mut read_only = false;
+        for pair in entry.pairs::<Value, Value>() {
+            let (key, value) = pair.map_err(|e| ScriptError::invalid(e.to_string()))?;
+            let name = match &key {
+                Value::String(s) => s.to_string_lossy(),
+                other => key_text(other),
+            };
+            match (name.as_str(), value) {
+                ("source" | "target", Value::String(path)) => {
+                    let path = path.to_str().map(|p| p.to_owned()).map_err(|_| {
+                        ScriptError::invalid(format!(
+                            "option mounts: mount {index}: {name} is not valid UTF-8"
+                        ))
+                    })?;
+                    if name == "source" {
+                        source = Some(path);
+                    } else {
+                        target = Some(path);
+                    }
+                }
+                ("read_only", Value::Boolean(b)) => read_only = b,
+                ("source" | "target" | "read_only", other) => {
+                    let expected = if name == "read_only" {
+                        "a boolean"
+                    } else {
+                        "a string"
+                    };
+                    return Err(ScriptError::invalid(format!(
+                        "option mounts: mount {index}: {name} must be {expected}, got {}",
+                        crate::errors::lua_type(&other)
+                    )));
+                }
+                (other, _) => {
+                    return Err(ScriptError::invalid(format!(
+                        "option mounts: mount {index}: unknown field {other} (fields are source, target, read_only)"
+                    )));
+                }
+            }
+        }
+        let (Some(source), Some(target)) = (source, target) else {
+            return Err(ScriptError::invalid(format!(
+                "option mounts: mount {index} needs both source and target"
+            )));
+        };
+        mounts.push(Mount::new(source, target).with_read_only(read_only));
+    }
+    Ok(mounts)
 }
 
 /// One `NAME = value` of the `env` option. The name is a UTF-8 string; the

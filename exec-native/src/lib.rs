@@ -213,6 +213,7 @@ impl Executor for NativeExecutor {
         options: ExecOptions,
     ) -> Result<Box<dyn Process>> {
         let command = self.settings.prepare(command, options)?;
+        command.refuse_mounts(process::BACKEND)?;
         Ok(Box::new(NativeProcess::new(
             command,
             self.close_grace,

@@ -70,6 +70,7 @@ impl Executor for ThirdPartyExecutor {
         options: ExecOptions,
     ) -> Result<Box<dyn Process>> {
         let command = self.settings.prepare(command, options)?;
+        command.refuse_mounts("tokio-process")?;
         let (pipes, backend) = command.pipes();
         Ok(Box::new(HostProcess {
             command,

@@ -130,3 +130,16 @@ assert(proc:close())
 invalid("process_group type", "process_group", shell:exec("true", { process_group = "yes" }))
 assert(shell:exec("true", { process_group = false })):close()
 assert(shell:exec("true", { process_group = true })):close()
+
+-- mounts: Wippy's list of {source, target, read_only}; bad forms are INVALID everywhere
+invalid("mounts type", "option mounts must be a list", shell:exec("true", { mounts = "/tmp:/data" }))
+invalid("mount not a table", "mount 1 must be a table", shell:exec("true", { mounts = { "/tmp" } }))
+invalid("mount without target", "mount 1 needs both source and target", shell:exec("true", { mounts = { { source = "/tmp" } } }))
+invalid("mount source type", "mount 1: source must be a string", shell:exec("true", { mounts = { { source = 1, target = "/d" } } }))
+invalid("mount read_only type", "read_only must be a boolean", shell:exec("true", { mounts = { { source = "/tmp", target = "/d", read_only = "yes" } } }))
+invalid("mount unknown field", "unknown field readonly", shell:exec("true", { mounts = { { source = "/tmp", target = "/d", readonly = true } } }))
+invalid("relative mount target", "is not an absolute path", shell:exec("true", { mounts = { { source = "/tmp", target = "d" } } }))
+-- A well-formed mount: taken only by a backend that mounts, where its config allows.
+local mounted, mount_err = shell:exec("true", { mounts = { { source = "/tmp", target = "/d", read_only = true } } })
+assert(mounted == nil and (mount_err:kind() == errors.INVALID or mount_err:kind() == errors.PERMISSION_DENIED), tostring(mount_err))
+assert(mount_err:message():find("mount"), mount_err:message())
