@@ -6,6 +6,8 @@
 //! - [`bench`](mod@bench) — side-by-side figures for `cargo xtask bench`: each figure
 //!   alternates ours with its baseline so machine noise hits both alike, and
 //!   prints medians and their ratio.
+//! - [`daemons`] — where `cargo xtask test-all` put the Docker and Incus
+//!   daemons the backend tests need.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -13,4 +15,5 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod bench;
+pub mod daemons;
 pub mod procfs;

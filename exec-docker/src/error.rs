@@ -1,0 +1,254 @@
+//! exec-docker's own errors, and how they map into [`exec_core::Error`].
+
+use exec_core::ErrorKind;
+
+/// The backend's name in errors.
+pub(crate) const BACKEND: &str = "docker";
+
+/// What went wrong talking to Docker.
+///
+/// It reaches users inside [`exec_core::Error::Backend`] (backend `docker`),
+/// with [`kind`](DockerError::kind) as the error's kind and itself as the
+/// [`source`](std::error::Error::source), so a caller can downcast to it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DockerError {
+    /// A setting of the executor is unusable (found when it is built).
+    #[error("invalid {field}: {reason}")]
+    Config {
+        /// The setting, as the YAML field is named.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The daemon could not be reached.
+    #[error("cannot reach the Docker daemon at {host}")]
+    Unreachable {
+        /// The address tried.
+        host: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// The TLS handshake with the daemon failed: a wrong CA, a client
+    /// certificate the daemon does not accept, or a port that is not TLS.
+    #[error("the TLS handshake with the Docker daemon at {host} failed")]
+    Tls {
+        /// The address tried.
+        host: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// The image is not on the daemon (and the pull policy did not fetch it).
+    #[error("image {image:?} not found on the Docker daemon at {host} (pull: {pull})")]
+    ImageNotFound {
+        /// The image.
+        image: String,
+        /// The daemon.
+        host: String,
+        /// The executor's pull policy.
+        pull: &'static str,
+    },
+
+    /// The daemon could not start the command: the program is missing from
+    /// the image (only without `init`; with it the command exits with 127).
+    #[error("program {program:?} not found in image {image:?}: {message}")]
+    ProgramNotFound {
+        /// The program.
+        program: String,
+        /// The image.
+        image: String,
+        /// The daemon's words.
+        message: String,
+    },
+
+    /// A call asked to mount a host path the executor does not let it mount.
+    #[error("executor {executor} does not let a call mount {path:?}: {reason}")]
+    MountNotAllowed {
+        /// The executor.
+        executor: String,
+        /// The host path asked for.
+        path: std::path::PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+
+    /// The daemon refused a request.
+    #[error("{operation} on {host}: the daemon answered {status}: {message}")]
+    Refused {
+        /// What was asked, e.g. `create a container`.
+        operation: &'static str,
+        /// The daemon.
+        host: String,
+        /// The HTTP status.
+        status: u16,
+        /// The daemon's message.
+        message: String,
+    },
+
+    /// A request failed on the way (the daemon went away, a connection
+    /// broke, an answer did not parse).
+    #[error("{operation} on {host} failed")]
+    Request {
+        /// What was asked.
+        operation: &'static str,
+        /// The daemon.
+        host: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// The daemon stopped answering about a running container: its event
+    /// stream ended before the container's exit was reported.
+    #[error("the Docker daemon at {host} went away while container {container} was running")]
+    DaemonGone {
+        /// The daemon.
+        host: String,
+        /// The container (short id).
+        container: String,
+    },
+
+    /// A request did not finish in time.
+    #[error("{operation} on {host} did not finish within {after:?}")]
+    TimedOut {
+        /// What was asked.
+        operation: &'static str,
+        /// The daemon.
+        host: String,
+        /// How long it was given.
+        after: std::time::Duration,
+    },
+}
+
+impl DockerError {
+    /// The class of this error, as [`exec_core::Error::kind`] reports it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DockerError::Config { .. } => ErrorKind::Invalid,
+            DockerError::Unreachable { .. }
+            | DockerError::DaemonGone { .. }
+            | DockerError::Request { .. } => ErrorKind::Unavailable,
+            DockerError::Tls { .. } | DockerError::MountNotAllowed { .. } => {
+                ErrorKind::PermissionDenied
+            }
+            DockerError::ImageNotFound { .. } | DockerError::ProgramNotFound { .. } => {
+                ErrorKind::NotFound
+            }
+            DockerError::TimedOut { .. } => ErrorKind::Timeout,
+            DockerError::Refused { status, .. } => match status {
+                400 | 409 | 422 => ErrorKind::Invalid,
+                401 | 403 => ErrorKind::PermissionDenied,
+                404 => ErrorKind::NotFound,
+                _ => ErrorKind::Unavailable,
+            },
+        }
+    }
+}
+
+impl From<DockerError> for exec_core::Error {
+    fn from(error: DockerError) -> Self {
+        exec_core::Error::Backend {
+            backend: BACKEND,
+            kind: error.kind(),
+            message: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+}
+
+/// The error for a failed request, classed by what failed: no daemon at
+/// the address, a TLS handshake, the daemon's refusal, or the way there.
+pub(crate) fn request_error(
+    operation: &'static str,
+    host: &str,
+    error: bollard::errors::Error,
+) -> DockerError {
+    use bollard::errors::Error as B;
+    match error {
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => DockerError::Refused {
+            operation,
+            host: host.to_owned(),
+            status: status_code,
+            message,
+        },
+        B::SocketNotFoundError(_) => DockerError::Unreachable {
+            host: host.to_owned(),
+            source: error,
+        },
+        B::RequestTimeoutError => DockerError::TimedOut {
+            operation,
+            host: host.to_owned(),
+            after: crate::client::REQUEST_TIMEOUT,
+        },
+        other if is_tls_failure(&other) => DockerError::Tls {
+            host: host.to_owned(),
+            source: other,
+        },
+        other if is_connect_failure(&other) => DockerError::Unreachable {
+            host: host.to_owned(),
+            source: other,
+        },
+        other => DockerError::Request {
+            operation,
+            host: host.to_owned(),
+            source: other,
+        },
+    }
+}
+
+/// Whether a rustls error is somewhere in the chain (a refused handshake).
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    chain(error).any(|e| {
+        #[cfg(feature = "tls")]
+        if e.is::<rustls_error::Error>() {
+            return true;
+        }
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.get_ref().is_some_and(|inner| {
+                #[cfg(feature = "tls")]
+                if inner.is::<rustls_error::Error>() {
+                    return true;
+                }
+                let _ = inner;
+                false
+            })
+        })
+    })
+}
+
+/// Whether the connection itself could not be made (refused, no route,
+/// no such socket).
+fn is_connect_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    chain(error).any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::AddrNotAvailable
+            )
+        })
+    })
+}
+
+fn chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
+#[cfg(feature = "tls")]
+mod rustls_error {
+    pub(super) use rustls::Error;
+}

@@ -1,0 +1,185 @@
+//! Each exec command in a new Docker container, through the Engine API.
+//!
+//! [`DockerExecutor`] runs every command as `docker run` would — a new
+//! container from the executor's image, with its network mode, volumes,
+//! user, limits and hardening — and keeps the promises of exec-core:
+//!
+//! - **Nothing lost.** The container is attached before it starts, so no
+//!   output is missed, and its exit code (and OOM kill) come from the
+//!   daemon's events, subscribed to before the start: a command that exits at
+//!   once, or a container the daemon removes at once, still reports its code.
+//!   Stdin written then closed reaches the command as EOF.
+//! - **Nothing left behind.** With `auto_remove` (the default) the daemon
+//!   removes the container when its command ends — also when this process is
+//!   killed mid-run. `close`, the timeout and dropping the process kill the
+//!   container, not only the stream. Every container carries labels naming
+//!   its executor and owner, and [`sweep`] removes those whose owner is gone.
+//! - **The same checks.** Commands go through
+//!   [`ExecutorSettings::prepare`](exec_core::ExecutorSettings::prepare):
+//!   whitelist, env policy (a per-call `LD_PRELOAD` or `PATH` is as much a
+//!   way around a whitelist inside a container), work-dir roots (checked as
+//!   written: the path is the container's). A call's [`Mount`](exec_core::Mount)s
+//!   are taken only under the executor's `mount_roots`.
+//!
+//! There is no host pid (`Process::id` is `None`); signals go through the
+//! daemon. The init process (on by default) forwards them to the command.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use exec_core::{ExecOptions, Executor, ExecutorSettings, Whitelist};
+//! use exec_docker::{DockerExecutor, Pull};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let executor = DockerExecutor::builder("busybox:1.36")
+//!     .network_mode("none")
+//!     .read_only_rootfs(true)
+//!     .cap_drop(["ALL"])
+//!     .memory_limit(64 * 1024 * 1024)
+//!     .pull(Pull::Never)
+//!     .build(
+//!         ExecutorSettings::new("app:sandbox")
+//!             .with_whitelist(Whitelist::parse(["echo *"])?),
+//!     )?;
+//! let process = executor.create_process("echo hello".into(), ExecOptions::new())?;
+//! process.start().await?;
+//! let output = process.output().await?;
+//! assert_eq!(output.stdout, b"hello\n");
+//! assert_eq!(output.status.code(), Some(0));
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! Failures reach users as [`exec_core::Error::Backend`] (backend `docker`)
+//! with a [`DockerError`] as the source: an unreachable daemon is
+//! `Unavailable` naming its address, a refused TLS handshake
+//! `PermissionDenied`, a missing image `NotFound` naming it.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod builder;
+mod client;
+mod container;
+mod error;
+mod process;
+mod sweep;
+
+pub use builder::{
+    DockerExecutorBuilder, MAX_ENV_LABELS, MAX_LABEL_KEY, MAX_LABEL_VALUE, MIN_MEMORY_LIMIT, Pull,
+};
+pub use client::DEFAULT_HOST;
+pub use error::DockerError;
+pub use process::DockerProcess;
+pub use sweep::{
+    LABEL_EXECUTOR, LABEL_MANAGED_BY, LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START,
+    LABEL_PREFIX, SweepReport, sweep,
+};
+
+use builder::ContainerConfig;
+use client::Client;
+use container::ContainerSpec;
+use exec_core::{
+    Capabilities, CommandSpec, ExecOptions, Executor, ExecutorSettings, Process, Result,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long `close(false)` waits after SIGTERM before it sends SIGKILL.
+pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs each command in a new container. Made with
+/// [`DockerExecutor::builder`].
+#[derive(Debug, Clone)]
+pub struct DockerExecutor {
+    settings: ExecutorSettings,
+    config: Arc<ContainerConfig>,
+    client: Arc<Client>,
+    close_grace: Duration,
+}
+
+impl DockerExecutor {
+    /// A builder for an executor whose containers run `image`.
+    pub fn builder(image: impl Into<String>) -> DockerExecutorBuilder {
+        DockerExecutorBuilder::new(image)
+    }
+
+    pub(crate) fn from_parts(
+        settings: ExecutorSettings,
+        config: Arc<ContainerConfig>,
+        client: Client,
+    ) -> Self {
+        Self {
+            settings,
+            config,
+            client: Arc::new(client),
+            close_grace: DEFAULT_CLOSE_GRACE,
+        }
+    }
+
+    /// Sets how long `close(false)` waits after SIGTERM before SIGKILL.
+    #[must_use]
+    pub fn with_close_grace(mut self, grace: Duration) -> Self {
+        self.close_grace = grace;
+        self
+    }
+
+    /// The image every container starts from.
+    pub fn image(&self) -> &str {
+        &self.config.image
+    }
+
+    /// The daemon, as messages name it (`unix:///var/run/docker.sock`,
+    /// `tcp://host:2376 (TLS)`).
+    pub fn host(&self) -> &str {
+        self.client.name()
+    }
+
+    /// Asks the daemon whether it is there (`GET /_ping`).
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` naming the address when it cannot be reached;
+    /// `PermissionDenied` when the TLS handshake is refused.
+    pub async fn ping(&self) -> std::result::Result<(), DockerError> {
+        self.client
+            .call("ping", |d| async move { d.ping().await })
+            .await
+            .map(drop)
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Executor for DockerExecutor {
+    fn id(&self) -> &str {
+        self.settings.id()
+    }
+
+    /// Signals, OOM reporting and mounts; no host pid.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_signals(true)
+            .with_oom_killed(true)
+            .with_mounts(true)
+    }
+
+    fn create_process(
+        &self,
+        command: CommandSpec,
+        options: ExecOptions,
+    ) -> Result<Box<dyn Process>> {
+        let command = self.settings.prepare(command, options)?;
+        let spec = ContainerSpec::new(&self.config, self.client.host(), &command)?;
+        Ok(Box::new(DockerProcess::new(
+            command,
+            spec,
+            self.config.clone(),
+            self.client.clone(),
+            self.close_grace,
+        )))
+    }
+}

@@ -1,0 +1,86 @@
+//! Where the daemons of the backend tests are, as `cargo xtask test-all`
+//! tells the tests through the environment after it provisioned them.
+//!
+//! Each function answers `Err(reason)` when the daemon is not there, for
+//! `exec_core::conformance::daemon_or_skip` to skip on (plain `cargo test`)
+//! or fail on (`EXEC_REQUIRE_DAEMONS`, set by `test-all`).
+
+use std::path::{Path, PathBuf};
+
+/// The local Docker daemon's address (`unix:///…/docker.sock`).
+pub const DOCKER_HOST: &str = "EXEC_TEST_DOCKER_HOST";
+/// The test image (busybox, imported by xtask).
+pub const DOCKER_IMAGE: &str = "EXEC_TEST_DOCKER_IMAGE";
+/// The TLS Docker daemon's address (`tcp://127.0.0.1:PORT`).
+pub const DOCKER_TLS_HOST: &str = "EXEC_TEST_DOCKER_TLS_HOST";
+/// The directory with the TLS daemon's client files: `ca.pem`, `cert.pem`,
+/// `key.pem`, and `wrong-ca.pem` (a CA that did not sign the server).
+pub const DOCKER_TLS_DIR: &str = "EXEC_TEST_DOCKER_TLS_DIR";
+
+/// A Docker daemon and the image to run.
+#[derive(Debug, Clone)]
+pub struct Docker {
+    /// `unix:///path` or `tcp://host:port`.
+    pub host: String,
+    /// The busybox test image.
+    pub image: String,
+}
+
+/// The TLS daemon: its address and the client's files.
+#[derive(Debug, Clone)]
+pub struct DockerTls {
+    /// `tcp://127.0.0.1:PORT`.
+    pub host: String,
+    /// The busybox test image (imported there too).
+    pub image: String,
+    /// The directory of `ca.pem`, `cert.pem`, `key.pem`, `wrong-ca.pem`.
+    pub dir: PathBuf,
+}
+
+impl DockerTls {
+    /// A file of the client's directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "{name} is not set (cargo xtask test-all provisions a Docker daemon and sets it)"
+            )
+        })
+}
+
+/// The local Docker daemon, if xtask said where it is and its socket is there.
+pub fn docker() -> Result<Docker, String> {
+    let host = var(DOCKER_HOST)?;
+    let image = var(DOCKER_IMAGE)?;
+    if let Some(path) = host.strip_prefix("unix://") {
+        if !Path::new(path).exists() {
+            return Err(format!(
+                "{DOCKER_HOST}={host}, but there is no socket at {path}"
+            ));
+        }
+    }
+    Ok(Docker { host, image })
+}
+
+/// The TLS Docker daemon, if xtask said where it is.
+pub fn docker_tls() -> Result<DockerTls, String> {
+    let host = var(DOCKER_TLS_HOST)?;
+    let image = var(DOCKER_IMAGE)?;
+    let dir = PathBuf::from(var(DOCKER_TLS_DIR)?);
+    for file in ["ca.pem", "cert.pem", "key.pem", "wrong-ca.pem"] {
+        if !dir.join(file).exists() {
+            return Err(format!(
+                "{DOCKER_TLS_DIR}={}, but it has no {file}",
+                dir.display()
+            ));
+        }
+    }
+    Ok(DockerTls { host, image, dir })
+}
