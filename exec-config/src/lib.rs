@@ -15,9 +15,10 @@
 //! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …); the labels of WHATWG's "replacement" encoding (`iso-2022-kr`, `hz-gb-2312`, …), which would turn all output into one U+FFFD, are an error |
 //! | `meta` | anything | ignored (Wippy's entry metadata) |
 //!
-//! Kinds: `exec.native` (feature `native`, on by default). Other backends
-//! (`exec.docker`, `exec.incus`) come the same way, each behind its own
-//! feature, and a program registers kinds of its own with
+//! Kinds: `exec.native` (feature `native`, on by default) and `exec.docker`
+//! (feature `docker`: one container per command, fields in `DockerSpec`
+//! and exec-docker's builder). Other backends come the
+//! same way, each behind its own feature, and a program registers kinds of its own with
 //! [`Loader::register_kind`] and an [`ExecutorKind`].
 //!
 //! Everything is checked at load: an unknown field (with the nearest valid one
@@ -59,10 +60,9 @@
 //! assert_eq!(denied.kind(), ErrorKind::PermissionDenied);
 //!
 //! let err = Registry::from_yaml("- { name: x, kind: exec.nativ }", std::path::Path::new("bad.yaml"), Some("app")).unwrap_err();
-//! assert_eq!(
-//!     err.to_string(),
-//!     "bad.yaml:1:20: entry app:x: unknown kind \"exec.nativ\"; did you mean \"exec.native\"?; known kinds: exec.native"
-//! );
+//! assert!(err.to_string().starts_with(
+//!     "bad.yaml:1:20: entry app:x: unknown kind \"exec.nativ\"; did you mean \"exec.native\"?; known kinds: "
+//! ));
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -96,6 +96,8 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "docker")]
+mod docker;
 mod error;
 mod kind;
 mod limits;
@@ -107,6 +109,8 @@ mod shape;
 mod suggest;
 mod walk;
 
+#[cfg(feature = "docker")]
+pub use docker::{DockerKind, DockerSpec, docker_executor};
 pub use error::{ConfigError, Location};
 pub use kind::ExecutorKind;
 pub use limits::{DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_CONFIG_DEPTH};

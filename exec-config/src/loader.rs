@@ -119,18 +119,21 @@ impl Default for Loader {
 
 impl Loader {
     /// A loader that knows the kinds of the enabled cargo features
-    /// (`exec.native` with feature `native`, on by default).
+    /// (`exec.native` with feature `native`, on by default; `exec.docker`
+    /// with feature `docker`).
     ///
     /// ```
     /// let loader = exec_config::Loader::new();
     /// # #[cfg(feature = "native")]
-    /// assert_eq!(loader.kinds().collect::<Vec<_>>(), ["exec.native"]);
+    /// assert!(loader.kinds().any(|kind| kind == "exec.native"));
     /// ```
     pub fn new() -> Self {
         #[allow(unused_mut)]
         let mut loader = Self::empty();
         #[cfg(feature = "native")]
         loader.register_kind("exec.native", crate::native::NativeKind);
+        #[cfg(feature = "docker")]
+        loader.register_kind("exec.docker", crate::docker::DockerKind);
         loader
     }
 

@@ -40,6 +40,9 @@
 //! Audit events (what ran, what was refused; see `exec_core::audit`) go to
 //! stderr when `--log LEVEL` or `RUST_LOG` asks for them; silent otherwise.
 
+#[cfg(feature = "docker")]
+mod sweep;
+
 use clap::Parser;
 use exec_config::{Loader, Registry};
 use mlua::chunk::ChunkMode;
@@ -107,6 +110,13 @@ struct Cli {
     #[arg(long = "log", value_name = "LEVEL")]
     log: Option<String>,
 
+    /// Remove the Docker containers that exec processes now gone left
+    /// behind, on each Docker daemon the --config files name (without
+    /// --config: DOCKER_HOST, else the local socket); run nothing else
+    #[cfg(feature = "docker")]
+    #[arg(long, conflicts_with_all = ["execute", "script", "check"])]
+    sweep_docker: bool,
+
     /// The script (`-` reads it from standard input)
     #[arg(value_name = "SCRIPT")]
     script: Option<String>,
@@ -134,6 +144,10 @@ fn main() -> ExitCode {
     }
     if !cli.check.is_empty() {
         return check(&cli.check);
+    }
+    #[cfg(feature = "docker")]
+    if cli.sweep_docker {
+        return ExitCode::from(sweep::sweep_docker(loader(), &cli.config));
     }
     if cli.script.is_none() && cli.execute.is_empty() {
         eprintln!("exec-lua: nothing to run: give a SCRIPT or -e CHUNK (see exec-lua --help)");

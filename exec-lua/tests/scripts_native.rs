@@ -40,7 +40,7 @@ const WORK_FILES: &[(&str, &str, bool)] = &[
     ("b.log", "", false),
 ];
 
-fn native() -> (Arc<Registry>, TempDir) {
+fn native() -> Option<(Arc<Registry>, TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     for (name, content, executable) in WORK_FILES {
         let path = dir.path().join(name);
@@ -51,7 +51,7 @@ fn native() -> (Arc<Registry>, TempDir) {
     }
     let yaml = entries(dir.path());
     let registry = Registry::from_yaml(&yaml, Path::new("native.yaml"), Some("app")).unwrap();
-    (Arc::new(registry), dir)
+    Some((Arc::new(registry), dir))
 }
 
 fn entries(work_dir: &Path) -> String {
@@ -67,7 +67,7 @@ fn entries(work_dir: &Path) -> String {
     )
 }
 
-lua_scripts!(native();
+lua_scripts!(native(), "native";
     wippy_acquire => "wippy_acquire.lua",
     wippy_create_process => "wippy_create_process.lua",
     wippy_command_parsing => "wippy_command_parsing.lua",

@@ -92,7 +92,7 @@ fn test_all() -> Result<(), String> {
 const LUA_CRATE: &str = "exec-lua";
 /// exec-lua's features in `test-all`, `clippy` and `doc`: all but the other
 /// Lua versions.
-const LUA_FEATURES: &str = "lua54,vendored,send,native,cli";
+const LUA_FEATURES: &str = "lua54,vendored,send,native,docker,cli";
 /// The other Lua versions `checks` builds exec-lua with.
 const LUA_VERSIONS: &[&str] = &["lua51", "luajit", "lua55"];
 
@@ -152,7 +152,7 @@ fn checks() -> Result<(), String> {
         ]),
     )?;
     for version in LUA_VERSIONS {
-        let features = format!("{version},vendored,native,cli");
+        let features = format!("{version},vendored,native,docker,cli");
         run(
             &format!("{LUA_CRATE} with {version}"),
             cargo(&[
@@ -170,7 +170,13 @@ fn checks() -> Result<(), String> {
 }
 
 /// The crates published to crates.io.
-const PUBLISHED: &[&str] = &["exec-core", "exec-native", "exec-config", "exec-lua"];
+const PUBLISHED: &[&str] = &[
+    "exec-core",
+    "exec-native",
+    "exec-docker",
+    "exec-config",
+    "exec-lua",
+];
 
 fn bench() -> Result<(), String> {
     run(

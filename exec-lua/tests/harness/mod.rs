@@ -15,12 +15,21 @@ pub(crate) const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
 /// Runs `tests/scripts/<name>` on a fresh state over `registry`, then stops
 /// the coroutines it spawned and left (as a host does when the main chunk
 /// ends); the Lua error (assertion message and location) on failure.
-pub(crate) async fn run_script(registry: Arc<Registry>, name: &str) -> Result<(), String> {
+pub(crate) async fn run_script(
+    registry: Arc<Registry>,
+    backend: &str,
+    name: &str,
+) -> Result<(), String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scripts")
         .join(name);
     let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let lua = exec_lua::new_state(registry).map_err(|e| e.to_string())?;
+    // Where a backend differs by design (Docker has no host pid, creates a
+    // missing work dir), a script asks which one it runs on.
+    lua.globals()
+        .set("TEST_BACKEND", backend)
+        .map_err(|e| e.to_string())?;
     let ran = tokio::time::timeout(
         SCRIPT_LIMIT,
         run_in(&lua, &source, &format!("@tests/scripts/{name}")),
@@ -46,17 +55,22 @@ pub(crate) async fn run_in(lua: &Lua, source: &str, name: &str) -> Result<(), St
     }
 }
 
-/// One `#[tokio::test]` per script: `lua_scripts!(registry_expr; test_name => "file.lua", …)`.
-/// `registry_expr` is evaluated per test and gives `(Arc<Registry>, guard)`;
-/// the guard (a temp dir, a container) lives as long as the test.
+/// One `#[tokio::test]` per script: `lua_scripts!(registry_expr, "backend"; test_name => "file.lua", …)`;
+/// scripts see the backend's name as the global `TEST_BACKEND`.
+/// `registry_expr` is evaluated per test and gives `Some((Arc<Registry>,
+/// guard))`, or `None` when the backend's daemon is missing and the test is
+/// skipped (see `daemon_or_skip`); the guard (a temp dir, a container) lives
+/// as long as the test.
 #[macro_export]
 macro_rules! lua_scripts {
-    ($registry:expr; $($name:ident => $file:literal),* $(,)?) => {
+    ($registry:expr, $backend:literal; $($name:ident => $file:literal),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let (registry, _guard) = $registry;
-                if let Err(e) = harness::run_script(registry, $file).await {
+                let ::std::option::Option::Some((registry, _guard)) = $registry else {
+                    return;
+                };
+                if let Err(e) = harness::run_script(registry, $backend, $file).await {
                     panic!("{e}");
                 }
             }

@@ -36,9 +36,15 @@ local proc = executor:exec("./deploy.sh production", {
 assert(proc)
 
 -- Nothing was started: a missing work dir shows only at start().
-local ok, start_err = proc:start()
-assert(ok == nil and start_err:kind() == errors.NOT_FOUND, tostring(start_err))
-assert(start_err:message():find("/app/scripts", 1, true), start_err:message())
+if TEST_BACKEND == "docker" then
+    -- docker run creates a missing work dir; the script is not in it.
+    assert(proc:start())
+    assert(proc:wait() == 127)
+else
+    local ok, start_err = proc:start()
+    assert(ok == nil and start_err:kind() == errors.NOT_FOUND, tostring(start_err))
+    assert(start_err:message():find("/app/scripts", 1, true), start_err:message())
+end
 
 -- The same script in the executor's default work dir (where the test put it) runs.
 local deploy = assert(executor:exec("./deploy.sh production", { env = { DEPLOY_ENV = "staging" } }))

@@ -1,0 +1,98 @@
+//! The Lua scripts of `tests/scripts/` (the same ones exec-native runs)
+//! against a real Docker daemon: each executor runs its commands in busybox
+//! containers, the work files bind-mounted at the default work dir.
+
+#![cfg(feature = "docker")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use exec_core::conformance::daemon_or_skip;
+use exec_lua::Registry;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use tempfile::TempDir;
+
+/// The files the Wippy examples call, in the executors' default work dir.
+const WORK_FILES: &[(&str, &str, bool)] = &[
+    (
+        "build.sh",
+        "#!/bin/sh\necho building\nif [ \"$1\" = fail ]; then exit 2; fi\n",
+        true,
+    ),
+    (
+        "process-data.sh",
+        "#!/bin/sh\necho 'data line 1'\necho 'data line 2'\necho 'warning: something' >&2\n\
+         if [ \"$1\" = fail ]; then echo failed >&2; exit 1; fi\n",
+        true,
+    ),
+    (
+        "deploy.sh",
+        "#!/bin/sh\necho \"deploying $1 to $DEPLOY_ENV\"\n",
+        true,
+    ),
+    ("long-running-server.sh", "#!/bin/sh\nexec sleep 60\n", true),
+    (
+        "notes.txt",
+        "hello world, from notes.txt\nsomething else\n",
+        false,
+    ),
+    ("a.log", "", false),
+    ("b.log", "", false),
+];
+
+/// The container path the work files are mounted at.
+const WORK_DIR: &str = "/work";
+
+fn docker() -> Option<(Arc<Registry>, TempDir)> {
+    let daemon = daemon_or_skip("dockerd", exec_test_support::daemons::docker())?;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content, executable) in WORK_FILES {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let mode = if *executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let common = format!(
+        "  kind: exec.docker\n  image: {}\n  host: {}\n  pull: never\n  network_mode: none\n  \
+         volumes: [\"{}:{WORK_DIR}\"]\n  default_work_dir: {WORK_DIR}\n  \
+         default_env: {{ PATH: /usr/local/bin:/usr/bin:/bin, LANG: C.UTF-8 }}\n",
+        daemon.image,
+        daemon.host,
+        dir.path().display()
+    );
+    let yaml = format!(
+        "- name: shell\n{common}\
+         - name: exec\n{common}\
+         - name: restricted\n{common}  command_whitelist: [\"echo hello\", \"git status\"]\n\
+         - name: legacy\n{common}  output_encoding: cp949\n"
+    );
+    let registry = Registry::from_yaml(&yaml, Path::new("docker.yaml"), Some("app")).unwrap();
+    Some((Arc::new(registry), dir))
+}
+
+lua_scripts!(docker(), "docker";
+    wippy_acquire => "wippy_acquire.lua",
+    wippy_create_process => "wippy_create_process.lua",
+    wippy_command_parsing => "wippy_command_parsing.lua",
+    wippy_start_wait => "wippy_start_wait.lua",
+    wippy_streams => "wippy_streams.lua",
+    wippy_write_stdin => "wippy_write_stdin.lua",
+    wippy_signal_close => "wippy_signal_close.lua",
+    wippy_system_example => "wippy_system_example.lua",
+    wippy_errors => "wippy_errors.lua",
+    misuse => "misuse.lua",
+    output => "output.lua",
+    options => "options.lua",
+    env_names_are_utf8_strings_and_values_utf8_text => "env_names.lua",
+    an_exec_call_that_waits_in_a_script_coroutine_is_invalid => "coroutines.lua",
+    a_command_may_be_a_list_of_words => "words.lua",
+    a_whitelisted_executor_confines_env_and_work_dir => "confinement.lua",
+    wippy_channel_and_spawn_examples => "wippy_channels.lua",
+    spawned_coroutines_drain_both_streams_and_select_over_exit_and_timer => "concurrency.lua",
+    wippy_done_example => "wippy_done.lua",
+    misused_concurrency_raises_or_returns_errors_as_wippy_does => "concurrency_misuse.lua",
+    scanners_split_lines_words_bytes_and_runes => "scanner.lua",
+);
