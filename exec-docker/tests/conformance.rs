@@ -11,15 +11,29 @@ use std::sync::Arc;
 struct Docker {
     host: String,
     image: String,
+    /// The TLS files' directory, for the TLS daemon.
+    tls: Option<std::path::PathBuf>,
+}
+
+impl Docker {
+    fn builder(&self) -> exec_docker::DockerExecutorBuilder {
+        let builder = DockerExecutor::builder(&self.image)
+            .host(&self.host)
+            .network_mode("none")
+            .pull(Pull::Never);
+        match &self.tls {
+            Some(dir) => builder
+                .tls_ca(dir.join("ca.pem"))
+                .tls_cert(dir.join("cert.pem"))
+                .tls_key(dir.join("key.pem")),
+            None => builder,
+        }
+    }
 }
 
 impl Backend for Docker {
     fn executor(&self, settings: ExecutorSettings) -> Result<Arc<dyn Executor>> {
-        let executor = DockerExecutor::builder(&self.image)
-            .host(&self.host)
-            .network_mode("none")
-            .pull(Pull::Never)
-            .build(settings)?;
+        let executor = self.builder().build(settings)?;
         Ok(Arc::new(executor))
     }
 
@@ -28,10 +42,8 @@ impl Backend for Docker {
         settings: ExecutorSettings,
         bytes: u64,
     ) -> Option<Result<Arc<dyn Executor>>> {
-        let executor = DockerExecutor::builder(&self.image)
-            .host(&self.host)
-            .network_mode("none")
-            .pull(Pull::Never)
+        let executor = self
+            .builder()
             .memory_limit(bytes.max(exec_docker::MIN_MEMORY_LIMIT))
             .build(settings)
             .map(|e| Arc::new(e) as Arc<dyn Executor>)
@@ -40,11 +52,33 @@ impl Backend for Docker {
     }
 }
 
-fn local() -> Option<Docker> {
-    daemon_or_skip("dockerd", exec_test_support::daemons::docker()).map(|d| Docker {
-        host: d.host,
-        image: d.image,
-    })
+/// Over the local daemon's unix socket.
+mod local {
+    use super::*;
+
+    fn local() -> Option<Docker> {
+        daemon_or_skip("dockerd", exec_test_support::daemons::docker()).map(|d| Docker {
+            host: d.host,
+            image: d.image,
+            tls: None,
+        })
+    }
+
+    exec_core::conformance_tests!(local());
 }
 
-exec_core::conformance_tests!(local());
+/// Over TCP with TLS (`--tlsverify`, generated certificates): how users
+/// reach a daemon on another machine.
+mod tls {
+    use super::*;
+
+    fn tls() -> Option<Docker> {
+        daemon_or_skip("dockerd (TLS)", exec_test_support::daemons::docker_tls()).map(|d| Docker {
+            host: d.host,
+            image: d.image,
+            tls: Some(d.dir),
+        })
+    }
+
+    exec_core::conformance_tests!(tls());
+}

@@ -3,15 +3,21 @@
 //! - `test-all` — every test of the workspace: unit, integration and doc tests
 //!   with every feature on (for exec-lua: every feature but the other Lua
 //!   versions, which are exclusive). Tests that need a daemon are told it is required
-//!   (`EXEC_REQUIRE_DAEMONS=1`), so they fail instead of skipping.
+//!   (`EXEC_REQUIRE_DAEMONS=1`), so they fail instead of skipping; a Docker
+//!   engine is provisioned first when none is given (see `docker.rs`).
 //! - `checks` — `cargo fmt --check`, clippy with warnings denied, docs with
 //!   warnings denied, and each published crate built alone (with its default
 //!   features and with none), as a user of that one crate builds it; exec-lua
 //!   also with each other Lua version.
 //! - `ci` — `checks`, then `test-all`.
 //! - `bench` — the benchmarks, each figure beside its baseline in one run.
+//! - `daemons` — starts the test daemons, prints the environment that points
+//!   tests at them, and stops them when standard input ends (for running
+//!   single tests by hand).
 //!
 //! Only the standard library is used, so this builds in seconds on a fresh machine.
+
+mod docker;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -23,7 +29,8 @@ const USAGE: &str = "usage: cargo xtask <test-all | checks | ci | bench>
   test-all   every test of the workspace, every feature on, daemons required
   checks     fmt check, clippy -D warnings, docs -D warnings, each crate built alone
   ci         checks, then test-all
-  bench      benchmarks beside their baselines, medians and ratios";
+  bench      benchmarks beside their baselines, medians and ratios
+  daemons    start the test daemons, print their environment, stop them at end of input";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -32,6 +39,7 @@ fn main() -> ExitCode {
         Some("checks") => checks(),
         Some("ci") => checks().and_then(|()| test_all()),
         Some("bench") => bench(),
+        Some("daemons") => daemons(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -78,10 +86,28 @@ fn run(title: &str, mut command: Command) -> Result<(), String> {
     }
 }
 
+fn daemons() -> Result<(), String> {
+    let docker = docker::provision()?;
+    for (name, value) in &docker.env {
+        println!("export {name}={value}");
+    }
+    eprintln!("xtask: the daemons run until standard input ends (^D)");
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    Ok(())
+}
+
 fn test_all() -> Result<(), String> {
+    // Built first, so the daemons do not wait through a compile.
+    for (title, mut args) in feature_sets(&["test"]) {
+        args.push("--no-run");
+        run(&format!("build the tests ({title})"), cargo(&args))?;
+    }
+    // Stopped when dropped, at the end or on the first failure.
+    let docker = docker::provision()?;
     for (title, args) in feature_sets(&["test"]) {
         let mut command = cargo(&args);
         command.env("EXEC_REQUIRE_DAEMONS", "1");
+        command.envs(docker.env.iter().map(|(k, v)| (k, v)));
         run(&format!("tests ({title})"), command)?;
     }
     Ok(())
