@@ -90,6 +90,15 @@ pub enum DockerError {
         message: String,
     },
 
+    /// A plain `tcp://` request reached a daemon that speaks only TLS.
+    #[error(
+        "the Docker daemon at {host} speaks TLS: give tls_ca, tls_cert and tls_key (or DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)"
+    )]
+    TlsRequired {
+        /// The daemon.
+        host: String,
+    },
+
     /// A request failed on the way (the daemon went away, a connection
     /// broke, an answer did not parse).
     #[error("{operation} on {host} failed")]
@@ -132,6 +141,7 @@ impl DockerError {
             DockerError::Config { .. } => ErrorKind::Invalid,
             DockerError::Unreachable { .. }
             | DockerError::DaemonGone { .. }
+            | DockerError::TlsRequired { .. }
             | DockerError::Request { .. } => ErrorKind::Unavailable,
             DockerError::Tls { .. } | DockerError::MountNotAllowed { .. } => {
                 ErrorKind::PermissionDenied
@@ -170,6 +180,15 @@ pub(crate) fn request_error(
 ) -> DockerError {
     use bollard::errors::Error as B;
     match error {
+        // Go's TLS server answers a plain HTTP request with this fixed 400.
+        B::DockerResponseServerError {
+            status_code: 400,
+            ref message,
+        } if message.starts_with("Client sent an HTTP request to an HTTPS server") => {
+            DockerError::TlsRequired {
+                host: host.to_owned(),
+            }
+        }
         B::DockerResponseServerError {
             status_code,
             message,
@@ -206,22 +225,15 @@ pub(crate) fn request_error(
 
 /// Whether a rustls error is somewhere in the chain (a refused handshake).
 fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
-    chain(error).any(|e| {
-        #[cfg(feature = "tls")]
-        if e.is::<rustls_error::Error>() {
-            return true;
-        }
-        e.downcast_ref::<std::io::Error>().is_some_and(|io| {
-            io.get_ref().is_some_and(|inner| {
-                #[cfg(feature = "tls")]
-                if inner.is::<rustls_error::Error>() {
-                    return true;
-                }
-                let _ = inner;
-                false
-            })
-        })
-    })
+    #[cfg(feature = "tls")]
+    {
+        chain(error).any(|e| e.is::<rustls::Error>())
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = error;
+        false
+    }
 }
 
 /// Whether the connection itself could not be made (refused, no route,
@@ -242,13 +254,17 @@ fn is_connect_failure(error: &(dyn std::error::Error + 'static)) -> bool {
     })
 }
 
+/// The error and its sources. An `io::Error` wrapping another error counts
+/// that one as its next (its `source()` skips it: hyper-rustls wraps
+/// tokio-rustls's `io::Error`, which wraps the `rustls::Error`).
 fn chain<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(error), |e| e.source())
-}
-
-#[cfg(feature = "tls")]
-mod rustls_error {
-    pub(super) use rustls::Error;
+    std::iter::successors(Some(error), |e| match e.downcast_ref::<std::io::Error>() {
+        Some(io) => match io.get_ref() {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => std::error::Error::source(io),
+        },
+        None => e.source(),
+    })
 }
