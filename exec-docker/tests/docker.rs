@@ -4,12 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::RemoveContainerOptions;
 use exec_core::conformance::daemon_or_skip;
 use exec_core::{ErrorKind, ExecOptions, Executor, ExecutorSettings, Mount, Output};
 use exec_docker::{DockerExecutor, DockerExecutorBuilder, Pull};
 use exec_test_support::daemons;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,46 +55,18 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+fn label(executor: &str) -> String {
+    format!("{}={executor}", exec_docker::LABEL_EXECUTOR)
+}
+
 /// The containers carrying `executor`'s label, running or not.
 async fn containers_of(host: &str, executor: &str) -> Vec<String> {
-    let docker = bollard::Docker::connect_with_unix(
-        host.trim_start_matches("unix://"),
-        30,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .unwrap();
-    let mut filters = HashMap::new();
-    filters.insert(
-        "label".to_owned(),
-        vec![format!("{}={executor}", exec_docker::LABEL_EXECUTOR)],
-    );
-    docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|c| c.id)
-        .collect()
+    daemons::docker_containers(host, &label(executor)).await
 }
 
 /// Waits (bounded) until no container of `executor` is left.
 async fn assert_nothing_left(host: &str, executor: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = containers_of(host, executor).await;
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "containers left behind by {executor}: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    daemons::assert_no_docker_containers(host, &label(executor)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -547,4 +518,58 @@ mod tls_errors {
             assert!(err.to_string().contains(&address), "{what}: {err}");
         }
     }
+}
+
+/// A daemon that goes away mid-run, as the client sees it: the executor
+/// talks to the real daemon through a loopback proxy, which the test then
+/// stops (every connection cut, nothing listening). The command itself runs
+/// on and the daemon removes it as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_that_goes_away_mid_run_is_unavailable_within_bounds() {
+    let Some(d) = daemon() else { return };
+    let socket = d.host.trim_start_matches("unix://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let proxy = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else { break };
+            let socket = socket.clone();
+            connections.spawn(async move {
+                if let Ok(mut daemon) = tokio::net::UnixStream::connect(&socket).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut daemon).await;
+                }
+            });
+        }
+    });
+    let settings = settings("daemon-gone");
+    let id = settings.id().to_owned();
+    let exec = DockerExecutor::builder(&d.image)
+        .host(format!("tcp://{address}"))
+        .network_mode("none")
+        .pull(Pull::Never)
+        .build(settings)
+        .unwrap();
+    let process = exec.create_process("sleep 5".into(), ExecOptions::new()).unwrap();
+    let mut out = process.take_stdout().unwrap();
+    process.start().await.unwrap();
+    // Gone: the listener and every connection with it.
+    proxy.abort();
+    let _ = proxy.await;
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(30), process.wait())
+        .await
+        .expect("wait must not hang when the daemon goes away")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", exec_core::report(&err));
+    assert!(err.to_string().contains(&address.to_string()), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    // The output ends too, and close does not hang.
+    let rest = tokio::time::timeout(Duration::from_secs(30), out.read_to_vec()).await;
+    assert!(rest.is_ok(), "the output stream must end");
+    tokio::time::timeout(Duration::from_secs(30), process.close(true))
+        .await
+        .expect("close must not hang")
+        .ok();
+    assert_nothing_left(&d.host, &id).await;
 }

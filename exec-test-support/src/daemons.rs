@@ -84,3 +84,47 @@ pub fn docker_tls() -> Result<DockerTls, String> {
     }
     Ok(DockerTls { host, image, dir })
 }
+
+/// The ids of the containers on the local daemon `host` (`unix://…`) that
+/// carry the label `name=value`, running or not.
+#[cfg(feature = "docker")]
+pub async fn docker_containers(host: &str, label: &str) -> Vec<String> {
+    use bollard::query_parameters::ListContainersOptions;
+    let docker = bollard::Docker::connect_with_unix(
+        host.trim_start_matches("unix://"),
+        30,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("connect to the test daemon");
+    let mut filters = std::collections::HashMap::new();
+    filters.insert("label".to_owned(), vec![label.to_owned()]);
+    docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .expect("list containers")
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+/// Waits (20 s at most, then panics naming them) until no container on
+/// `host` carries the label `name=value`.
+#[cfg(feature = "docker")]
+pub async fn assert_no_docker_containers(host: &str, label: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left = docker_containers(host, label).await;
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "containers labelled {label} left behind: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

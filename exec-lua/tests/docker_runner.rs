@@ -1,0 +1,119 @@
+//! The `exec-lua` runner with Docker entries: a runner killed mid-run leaves
+//! no container once the command ends, and `--sweep-docker` removes what
+//! runners that are gone left behind.
+
+#![cfg(feature = "docker")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use exec_core::conformance::daemon_or_skip;
+use exec_test_support::daemons;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn config(dir: &Path, d: &daemons::Docker, name: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("docker.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "namespace: app\nentries:\n  - name: {name}\n    kind: exec.docker\n    image: {}\n    \
+             host: {}\n    pull: never\n    network_mode: none\n{extra}",
+            d.image, d.host
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn label(id: &str) -> String {
+    format!("{}={id}", exec_docker::LABEL_EXECUTOR)
+}
+
+/// One test, not two: a sweep run beside it would remove the killed
+/// runner's container (its owner is gone) before its command ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_runner_leaves_no_container_and_sweep_docker_removes_kept_ones() {
+    let Some(d) = daemon_or_skip("dockerd", daemons::docker()) else { return };
+    a_runner_killed_mid_run_leaves_no_container_once_the_command_ends(&d).await;
+    sweep_docker_removes_what_runners_that_are_gone_left_behind(&d).await;
+}
+
+async fn a_runner_killed_mid_run_leaves_no_container_once_the_command_ends(d: &daemons::Docker) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("victim-{}", std::process::id());
+    let config = config(dir.path(), d, &name, "");
+    let script = format!(
+        "local p = assert(require('exec').get('app:{name}')):exec('sleep 3')\n\
+         assert(p:start())\nprint('started')\nio.stdout:flush()\np:wait()\n"
+    );
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .arg("--config")
+        .arg(&config)
+        .args(["-e", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(runner.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "started\n");
+    let id = format!("app:{name}");
+    assert_eq!(daemons::docker_containers(&d.host, &label(&id)).await.len(), 1);
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        daemons::docker_containers(&d.host, &label(&id)).await.len(),
+        1,
+        "the command runs on without its client"
+    );
+    // The daemon removes it when `sleep 3` ends, with nobody left to ask.
+    daemons::assert_no_docker_containers(&d.host, &label(&id)).await;
+}
+
+async fn sweep_docker_removes_what_runners_that_are_gone_left_behind(d: &daemons::Docker) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("kept-{}", std::process::id());
+    let id = format!("app:{name}");
+    let config = config(dir.path(), d, &name, "    auto_remove: false\n");
+    let script = format!("local p = assert(require('exec').get('{id}')):exec('true')\nassert(p:start())\nassert(p:wait() == 0)\n");
+    let ran = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .arg("--config")
+        .arg(&config)
+        .args(["-e", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let left = daemons::docker_containers(&d.host, &label(&id)).await;
+    assert_eq!(left.len(), 1, "auto_remove: false keeps the container");
+    let swept = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .arg("--sweep-docker")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&swept.stdout);
+    assert!(swept.status.success(), "{report}{}", String::from_utf8_lossy(&swept.stderr));
+    assert!(report.starts_with(&format!("{}: removed ", d.host)), "{report}");
+    assert!(report.contains(&left[0][..12]), "{report}");
+    daemons::assert_no_docker_containers(&d.host, &label(&id)).await;
+    // A daemon that is not there: exit 1, naming it.
+    let gone = dir.path().join("gone.yaml");
+    std::fs::write(
+        &gone,
+        "- { name: x, kind: exec.docker, image: busybox, host: \"unix:///tmp/exec-no-such.sock\" }\n",
+    )
+    .unwrap();
+    let failed = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .arg("--sweep-docker")
+        .arg("--config")
+        .arg(&gone)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("unix:///tmp/exec-no-such.sock"), "{stderr}");
+}
