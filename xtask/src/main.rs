@@ -212,5 +212,17 @@ fn bench() -> Result<(), String> {
     run(
         "benchmarks (the Lua exec module against exec-native's Rust API and std::process::Command)",
         cargo(&["bench", "-p", "exec-lua", "--bench", "lua"]),
+    )?;
+    // Built before the daemons start, so they do not wait through a compile.
+    run(
+        "build the Docker benchmarks",
+        cargo(&["bench", "-p", "exec-docker", "--bench", "docker", "--no-run"]),
+    )?;
+    let docker = docker::provision()?;
+    let mut command = cargo(&["bench", "-p", "exec-docker", "--bench", "docker"]);
+    command.envs(docker.env.iter().map(|(k, v)| (k, v)));
+    run(
+        "benchmarks (exec-docker against the docker CLI and bollard by hand)",
+        command,
     )
 }
