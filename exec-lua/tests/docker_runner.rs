@@ -117,3 +117,31 @@ async fn sweep_docker_removes_what_runners_that_are_gone_left_behind(d: &daemons
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("unix:///tmp/exec-no-such.sock"), "{stderr}");
 }
+
+/// `examples/docker.yaml` and `examples/docker.lua` as the README shows
+/// them (xtask tags the test image as the example's `busybox:1.36`).
+#[test]
+fn the_docker_example_runs_as_the_readme_shows() {
+    let Some(d) = daemon_or_skip("dockerd", daemons::docker()) else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .current_dir(&root)
+        .args(["--config", "examples/docker.yaml", "examples/docker.lua"])
+        .env("DOCKER_HOST", &d.host)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "id:        uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n",
+        "network:   lo \n",
+        "write /:   exit 1 (touch: /etc/owned: Read-only file system)\n",
+        "write tmp: scratch\n",
+        "sorted:    apple fig pear \n",
+        "pid:       nil (UNAVAILABLE)\n",
+        "signalled: exit 143\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} not in:\n{stdout}");
+    }
+}

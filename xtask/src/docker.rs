@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 const BASE: &str = "/tmp/exec-xtask-docker";
 /// The test image each daemon gets.
 pub(crate) const IMAGE: &str = "exec-test/busybox:1";
+/// The name `examples/docker.yaml` uses: the test image is tagged so too.
+const EXAMPLE_IMAGE: &str = "busybox:1.36";
 /// How long a daemon may take to answer its first ping.
 const READY_WITHIN: Duration = Duration::from_secs(90);
 
