@@ -18,14 +18,25 @@ use std::collections::HashMap;
 const RUNS: usize = 25;
 
 async fn ours(exec: &DockerExecutor) {
-    let process = exec.create_process(["true"].into(), ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process(["true"].into(), ExecOptions::new())
+        .unwrap();
     process.start().await.unwrap();
     assert!(process.wait().await.unwrap().success());
 }
 
 async fn cli(host: &str, image: &str) {
     let status = tokio::process::Command::new("docker")
-        .args(["-H", host, "run", "--rm", "--network", "none", image, "true"])
+        .args([
+            "-H",
+            host,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image,
+            "true",
+        ])
         .stdout(std::process::Stdio::null())
         .status()
         .await
@@ -100,7 +111,10 @@ async fn raw(docker: &bollard::Docker, image: &str) {
     });
     while let Some(event) = rx.recv().await {
         if event.action.as_deref() == Some("die") {
-            let code = event.actor.and_then(|a| a.attributes).and_then(|a| a.get("exitCode").cloned());
+            let code = event
+                .actor
+                .and_then(|a| a.attributes)
+                .and_then(|a| a.get("exitCode").cloned());
             assert_eq!(code.as_deref(), Some("0"));
             break;
         }
@@ -127,7 +141,10 @@ async fn main() {
         bollard::API_DEFAULT_VERSION,
     )
     .unwrap();
-    println!("\nexec-docker, {} runs each, medians (dockerd at {})", RUNS, daemon.host);
+    println!(
+        "\nexec-docker, {} runs each, medians (dockerd at {})",
+        RUNS, daemon.host
+    );
     header("exec-docker");
     figure(
         "one-shot `true`: executor vs `docker run --rm` CLI",

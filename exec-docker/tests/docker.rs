@@ -533,7 +533,9 @@ async fn a_daemon_that_goes_away_mid_run_is_unavailable_within_bounds() {
     let proxy = tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();
         loop {
-            let Ok((mut client, _)) = listener.accept().await else { break };
+            let Ok((mut client, _)) = listener.accept().await else {
+                break;
+            };
             let socket = socket.clone();
             connections.spawn(async move {
                 if let Ok(mut daemon) = tokio::net::UnixStream::connect(&socket).await {
@@ -550,7 +552,9 @@ async fn a_daemon_that_goes_away_mid_run_is_unavailable_within_bounds() {
         .pull(Pull::Never)
         .build(settings)
         .unwrap();
-    let process = exec.create_process("sleep 5".into(), ExecOptions::new()).unwrap();
+    let process = exec
+        .create_process("sleep 5".into(), ExecOptions::new())
+        .unwrap();
     let mut out = process.take_stdout().unwrap();
     process.start().await.unwrap();
     // Gone: the listener and every connection with it.
@@ -561,9 +565,18 @@ async fn a_daemon_that_goes_away_mid_run_is_unavailable_within_bounds() {
         .await
         .expect("wait must not hang when the daemon goes away")
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", exec_core::report(&err));
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Unavailable,
+        "{}",
+        exec_core::report(&err)
+    );
     assert!(err.to_string().contains(&address.to_string()), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     // The output ends too, and close does not hang.
     let rest = tokio::time::timeout(Duration::from_secs(30), out.read_to_vec()).await;
     assert!(rest.is_ok(), "the output stream must end");

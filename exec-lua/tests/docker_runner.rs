@@ -33,7 +33,9 @@ fn label(id: &str) -> String {
 /// runner's container (its owner is gone) before its command ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_runner_leaves_no_container_and_sweep_docker_removes_kept_ones() {
-    let Some(d) = daemon_or_skip("dockerd", daemons::docker()) else { return };
+    let Some(d) = daemon_or_skip("dockerd", daemons::docker()) else {
+        return;
+    };
     a_runner_killed_mid_run_leaves_no_container_once_the_command_ends(&d).await;
     sweep_docker_removes_what_runners_that_are_gone_left_behind(&d).await;
 }
@@ -55,10 +57,15 @@ async fn a_runner_killed_mid_run_leaves_no_container_once_the_command_ends(d: &d
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(runner.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(runner.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line, "started\n");
     let id = format!("app:{name}");
-    assert_eq!(daemons::docker_containers(&d.host, &label(&id)).await.len(), 1);
+    assert_eq!(
+        daemons::docker_containers(&d.host, &label(&id)).await.len(),
+        1
+    );
     runner.kill().unwrap();
     runner.wait().unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -76,7 +83,9 @@ async fn sweep_docker_removes_what_runners_that_are_gone_left_behind(d: &daemons
     let name = format!("kept-{}", std::process::id());
     let id = format!("app:{name}");
     let config = config(dir.path(), d, &name, "    auto_remove: false\n");
-    let script = format!("local p = assert(require('exec').get('{id}')):exec('true')\nassert(p:start())\nassert(p:wait() == 0)\n");
+    let script = format!(
+        "local p = assert(require('exec').get('{id}')):exec('true')\nassert(p:start())\nassert(p:wait() == 0)\n"
+    );
     let ran = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
         .arg("--config")
         .arg(&config)
@@ -84,7 +93,11 @@ async fn sweep_docker_removes_what_runners_that_are_gone_left_behind(d: &daemons
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
     let left = daemons::docker_containers(&d.host, &label(&id)).await;
     assert_eq!(left.len(), 1, "auto_remove: false keeps the container");
     let swept = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
@@ -95,8 +108,15 @@ async fn sweep_docker_removes_what_runners_that_are_gone_left_behind(d: &daemons
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&swept.stdout);
-    assert!(swept.status.success(), "{report}{}", String::from_utf8_lossy(&swept.stderr));
-    assert!(report.starts_with(&format!("{}: removed ", d.host)), "{report}");
+    assert!(
+        swept.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&swept.stderr)
+    );
+    assert!(
+        report.starts_with(&format!("{}: removed ", d.host)),
+        "{report}"
+    );
     assert!(report.contains(&left[0][..12]), "{report}");
     daemons::assert_no_docker_containers(&d.host, &label(&id)).await;
     // A daemon that is not there: exit 1, naming it.
@@ -122,7 +142,9 @@ async fn sweep_docker_removes_what_runners_that_are_gone_left_behind(d: &daemons
 /// them (xtask tags the test image as the example's `busybox:1.36`).
 #[test]
 fn the_docker_example_runs_as_the_readme_shows() {
-    let Some(d) = daemon_or_skip("dockerd", daemons::docker()) else { return };
+    let Some(d) = daemon_or_skip("dockerd", daemons::docker()) else {
+        return;
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
         .current_dir(&root)
@@ -132,7 +154,11 @@ fn the_docker_example_runs_as_the_readme_shows() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in [
         "id:        uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n",
         "network:   lo \n",

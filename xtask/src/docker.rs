@@ -345,7 +345,7 @@ fn make_rootfs(base: &Path, tar: &Path) -> Result<(), String> {
 }
 
 /// `docker import` of the root file system as [`IMAGE`] (no registry is
-/// reachable here).
+/// reachable here), also tagged [`EXAMPLE_IMAGE`].
 fn import_image(socket: &Path, tar: &Path) -> Result<(), String> {
     let input =
         std::fs::File::open(tar).map_err(|e| format!("docker: open {}: {e}", tar.display()))?;
@@ -357,11 +357,23 @@ fn import_image(socket: &Path, tar: &Path) -> Result<(), String> {
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("docker: cannot run the docker CLI: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "docker: docker import into {} failed ({status})",
+            socket.display()
+        ));
+    }
+    let status = Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(["tag", IMAGE, EXAMPLE_IMAGE])
+        .status()
+        .map_err(|e| format!("docker: cannot run the docker CLI: {e}"))?;
     if status.success() {
         Ok(())
     } else {
         Err(format!(
-            "docker: docker import into {} failed ({status})",
+            "docker: docker tag in {} failed ({status})",
             socket.display()
         ))
     }

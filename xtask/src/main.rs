@@ -216,7 +216,14 @@ fn bench() -> Result<(), String> {
     // Built before the daemons start, so they do not wait through a compile.
     run(
         "build the Docker benchmarks",
-        cargo(&["bench", "-p", "exec-docker", "--bench", "docker", "--no-run"]),
+        cargo(&[
+            "bench",
+            "-p",
+            "exec-docker",
+            "--bench",
+            "docker",
+            "--no-run",
+        ]),
     )?;
     let docker = docker::provision()?;
     let mut command = cargo(&["bench", "-p", "exec-docker", "--bench", "docker"]);
