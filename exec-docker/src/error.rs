@@ -54,6 +54,17 @@ pub enum DockerError {
         pull: &'static str,
     },
 
+    /// The daemon could not pull the image from its registry.
+    #[error("pulling image {image:?} on {host} failed: {message}")]
+    PullFailed {
+        /// The image.
+        image: String,
+        /// The daemon.
+        host: String,
+        /// The daemon's words.
+        message: String,
+    },
+
     /// The daemon could not start the command: the program is missing from
     /// the image (only without `init`; with it the command exits with 127).
     #[error("program {program:?} not found in image {image:?}: {message}")]
@@ -150,6 +161,7 @@ impl DockerError {
                 ErrorKind::NotFound
             }
             DockerError::TimedOut { .. } => ErrorKind::Timeout,
+            DockerError::PullFailed { .. } => ErrorKind::Unavailable,
             DockerError::Refused { status, .. } => match status {
                 400 | 409 | 422 => ErrorKind::Invalid,
                 401 | 403 => ErrorKind::PermissionDenied,

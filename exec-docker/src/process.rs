@@ -333,12 +333,19 @@ impl DockerProcess {
                     status_code: 404, ..
                 }) => return Err(self.image_not_found().into()),
                 Err(e) => {
-                    return Err(crate::error::request_error(
+                    let error = match crate::error::request_error(
                         "pull the image",
                         self.client.name(),
                         e,
-                    )
-                    .into());
+                    ) {
+                        DockerError::Refused { message, .. } => DockerError::PullFailed {
+                            image: image.clone(),
+                            host: self.client.name().to_owned(),
+                            message,
+                        },
+                        other => other,
+                    };
+                    return Err(error.into());
                 }
             }
         }

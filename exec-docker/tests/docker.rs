@@ -252,6 +252,27 @@ async fn a_missing_image_program_or_daemon_is_a_clear_error_every_time() {
         "{err}"
     );
     assert!(exec_core::report(&err).contains("pull: never"), "{err}");
+    // Pulled when missing, from a registry that cannot be reached: UNAVAILABLE naming it.
+    let exec = DockerExecutor::builder("exec-test/no-such-image:0")
+        .host(&d.host)
+        .pull(Pull::Missing)
+        .build(settings("no-image-pull"))
+        .unwrap();
+    let process = exec
+        .create_process("true".into(), ExecOptions::new())
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(120), process.start())
+        .await
+        .expect("a pull that cannot work must end")
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::NotFound),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("exec-test/no-such-image:0"),
+        "{err}"
+    );
     // Program: with the init (the default) exit 127, without it NOT_FOUND — each time the same.
     let with_init = builder(&d).build(settings("no-program")).unwrap();
     let without = builder(&d)
