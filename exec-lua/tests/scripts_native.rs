@@ -7,48 +7,13 @@
 mod harness;
 
 use exec_lua::Registry;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use tempfile::TempDir;
 
-/// The files the Wippy examples call, in the executors' default work dir.
-const WORK_FILES: &[(&str, &str, bool)] = &[
-    (
-        "build.sh",
-        "#!/bin/sh\necho building\nif [ \"$1\" = fail ]; then exit 2; fi\n",
-        true,
-    ),
-    (
-        "process-data.sh",
-        "#!/bin/sh\necho 'data line 1'\necho 'data line 2'\necho 'warning: something' >&2\n\
-         if [ \"$1\" = fail ]; then echo failed >&2; exit 1; fi\n",
-        true,
-    ),
-    (
-        "deploy.sh",
-        "#!/bin/sh\necho \"deploying $1 to $DEPLOY_ENV\"\n",
-        true,
-    ),
-    ("long-running-server.sh", "#!/bin/sh\nexec sleep 60\n", true),
-    (
-        "notes.txt",
-        "hello world, from notes.txt\nsomething else\n",
-        false,
-    ),
-    ("a.log", "", false),
-    ("b.log", "", false),
-];
-
 fn native() -> Option<(Arc<Registry>, TempDir)> {
     let dir = tempfile::tempdir().unwrap();
-    for (name, content, executable) in WORK_FILES {
-        let path = dir.path().join(name);
-        std::fs::write(&path, content).unwrap();
-        if *executable {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-    }
+    harness::write_work_files(dir.path());
     let yaml = entries(dir.path());
     let registry = Registry::from_yaml(&yaml, Path::new("native.yaml"), Some("app")).unwrap();
     Some((Arc::new(registry), dir))

@@ -288,6 +288,18 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(true)
 }
 
+/// Runs `command`; an error saying `what` failed unless it exits with 0.
+fn succeed(what: &str, command: &mut Command) -> Result<(), String> {
+    let status = command
+        .status()
+        .map_err(|e| format!("docker: {what}: cannot start it: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("docker: {what} failed ({status})"))
+    }
+}
+
 fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -321,27 +333,20 @@ fn make_rootfs(base: &Path, tar: &Path) -> Result<(), String> {
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
     )?;
     write("etc/group", "root:x:0:\nnogroup:x:65534:\n")?;
-    let status = Command::new("chmod")
-        .args(["1777"])
-        .arg(root.join("tmp"))
-        .status()
-        .map_err(|e| format!("docker: chmod: {e}"))?;
-    if !status.success() {
-        return Err("docker: chmod 1777 tmp failed".to_owned());
-    }
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(tar)
-        .arg(".")
-        .status()
-        .map_err(|e| format!("docker: tar: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("docker: tar of {} failed", root.display()))
-    }
+    std::fs::set_permissions(
+        root.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .map_err(|e| format!("docker: chmod 1777 tmp: {e}"))?;
+    succeed(
+        &format!("tar of {}", root.display()),
+        Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(tar)
+            .arg("."),
+    )
 }
 
 /// `docker import` of the root file system as [`IMAGE`] (no registry is
@@ -349,34 +354,18 @@ fn make_rootfs(base: &Path, tar: &Path) -> Result<(), String> {
 fn import_image(socket: &Path, tar: &Path) -> Result<(), String> {
     let input =
         std::fs::File::open(tar).map_err(|e| format!("docker: open {}: {e}", tar.display()))?;
-    let status = Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{}", socket.display()))
-        .args(["import", "-", IMAGE])
-        .stdin(input)
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("docker: cannot run the docker CLI: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "docker: docker import into {} failed ({status})",
-            socket.display()
-        ));
-    }
-    let status = Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{}", socket.display()))
-        .args(["tag", IMAGE, EXAMPLE_IMAGE])
-        .status()
-        .map_err(|e| format!("docker: cannot run the docker CLI: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "docker: docker tag in {} failed ({status})",
-            socket.display()
-        ))
-    }
+    let host = format!("unix://{}", socket.display());
+    succeed(
+        &format!("docker import into {host}"),
+        Command::new("docker")
+            .args(["-H", &host, "import", "-", IMAGE])
+            .stdin(input)
+            .stdout(Stdio::null()),
+    )?;
+    succeed(
+        &format!("docker tag in {host}"),
+        Command::new("docker").args(["-H", &host, "tag", IMAGE, EXAMPLE_IMAGE]),
+    )
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate signed

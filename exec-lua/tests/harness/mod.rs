@@ -9,6 +9,48 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The files the Wippy examples call, which every backend puts in its
+/// executors' default work dir (see [`write_work_files`]).
+pub(crate) const WORK_FILES: &[(&str, &str, bool)] = &[
+    (
+        "build.sh",
+        "#!/bin/sh\necho building\nif [ \"$1\" = fail ]; then exit 2; fi\n",
+        true,
+    ),
+    (
+        "process-data.sh",
+        "#!/bin/sh\necho 'data line 1'\necho 'data line 2'\necho 'warning: something' >&2\n\
+         if [ \"$1\" = fail ]; then echo failed >&2; exit 1; fi\n",
+        true,
+    ),
+    (
+        "deploy.sh",
+        "#!/bin/sh\necho \"deploying $1 to $DEPLOY_ENV\"\n",
+        true,
+    ),
+    ("long-running-server.sh", "#!/bin/sh\nexec sleep 60\n", true),
+    (
+        "notes.txt",
+        "hello world, from notes.txt\nsomething else\n",
+        false,
+    ),
+    ("a.log", "", false),
+    ("b.log", "", false),
+];
+
+/// Writes [`WORK_FILES`] into `dir` (the scripts executable, the rest
+/// readable by all: a container may run them as another user).
+pub(crate) fn write_work_files(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, content, executable) in WORK_FILES {
+        let path = dir.join(name);
+        std::fs::write(&path, content).expect("write a work file");
+        let mode = if *executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .expect("set a work file's mode");
+    }
+}
+
 /// How long a script may run before its test fails.
 pub(crate) const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
 
