@@ -6,6 +6,8 @@
 //! - [`bench`](mod@bench) — side-by-side figures for `cargo xtask bench`: each figure
 //!   alternates ours with its baseline so machine noise hits both alike, and
 //!   prints medians and their ratio.
+//! - [`incus`] — the Incus daemon `cargo xtask test-all` provisions, from its
+//!   `EXEC_INCUS_*` variables.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -13,4 +15,5 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod bench;
+pub mod incus;
 pub mod procfs;
