@@ -15,9 +15,11 @@
 //! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …); the labels of WHATWG's "replacement" encoding (`iso-2022-kr`, `hz-gb-2312`, …), which would turn all output into one U+FFFD, are an error |
 //! | `meta` | anything | ignored (Wippy's entry metadata) |
 //!
-//! Kinds: `exec.native` (feature `native`, on by default). Other backends
-//! (`exec.docker`, `exec.incus`) come the same way, each behind its own
-//! feature, and a program registers kinds of its own with
+//! Kinds: `exec.native` (feature `native`, on by default) and `exec.incus`
+//! (feature `incus`: commands in an Incus instance, with the fields
+//! `instance`, `host`, `project`, `client_cert`, `client_key`,
+//! `server_cert`, `server_fingerprint`, `user`, `group`; see `IncusSpec`).
+//! Other backends come the same way, each behind its own feature, and a program registers kinds of its own with
 //! [`Loader::register_kind`] and an [`ExecutorKind`].
 //!
 //! Everything is checked at load: an unknown field (with the nearest valid one
@@ -59,6 +61,7 @@
 //! assert_eq!(denied.kind(), ErrorKind::PermissionDenied);
 //!
 //! let err = Registry::from_yaml("- { name: x, kind: exec.nativ }", std::path::Path::new("bad.yaml"), Some("app")).unwrap_err();
+//! # #[cfg(not(feature = "incus"))]
 //! assert_eq!(
 //!     err.to_string(),
 //!     "bad.yaml:1:20: entry app:x: unknown kind \"exec.nativ\"; did you mean \"exec.native\"?; known kinds: exec.native"
@@ -91,12 +94,15 @@
 //!
 //! [`Loader`] reads files with the registered [`ExecutorKind`]s and fills a
 //! [`Registry`]; [`ConfigError`] (with its [`Location`]) says why a file did not
-//! load; `NativeKind` is the `exec.native` kind (feature `native`).
+//! load; `NativeKind` is the `exec.native` kind (feature `native`), `IncusKind`
+//! the `exec.incus` kind (feature `incus`).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod error;
+#[cfg(feature = "incus")]
+mod incus;
 mod kind;
 mod limits;
 mod loader;
@@ -108,6 +114,8 @@ mod suggest;
 mod walk;
 
 pub use error::{ConfigError, Location};
+#[cfg(feature = "incus")]
+pub use incus::{IncusKind, IncusSpec};
 pub use kind::ExecutorKind;
 pub use limits::{DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_CONFIG_DEPTH};
 pub use loader::{COMMON_FIELDS, FILE_FIELDS, Loader};

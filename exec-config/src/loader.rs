@@ -119,18 +119,23 @@ impl Default for Loader {
 
 impl Loader {
     /// A loader that knows the kinds of the enabled cargo features
-    /// (`exec.native` with feature `native`, on by default).
+    /// (`exec.native` with feature `native`, on by default; `exec.incus`
+    /// with feature `incus`).
     ///
     /// ```
     /// let loader = exec_config::Loader::new();
-    /// # #[cfg(feature = "native")]
+    /// # #[cfg(all(feature = "native", not(feature = "incus")))]
     /// assert_eq!(loader.kinds().collect::<Vec<_>>(), ["exec.native"]);
+    /// # #[cfg(all(feature = "native", feature = "incus"))]
+    /// assert_eq!(loader.kinds().collect::<Vec<_>>(), ["exec.incus", "exec.native"]);
     /// ```
     pub fn new() -> Self {
         #[allow(unused_mut)]
         let mut loader = Self::empty();
         #[cfg(feature = "native")]
         loader.register_kind("exec.native", crate::native::NativeKind);
+        #[cfg(feature = "incus")]
+        loader.register_kind("exec.incus", crate::incus::IncusKind);
         loader
     }
 

@@ -234,8 +234,9 @@ impl IncusError {
         }
     }
 
-    /// This error as an [`exec_core::Error`]: a `Config` error becomes
-    /// [`exec_core::Error::InvalidArgument`] naming the field, every other an
+    /// This error as an [`exec_core::Error`]: a `Config` or `Pem` error
+    /// becomes [`exec_core::Error::InvalidArgument`] naming the field (a
+    /// `Pem` error's file and cause in its reason), every other an
     /// [`exec_core::Error::Backend`] of the same kind that says what was being
     /// done (`context`) and keeps this error as its source.
     pub fn into_core(self, context: impl Into<String>) -> exec_core::Error {
@@ -243,6 +244,18 @@ impl IncusError {
             IncusError::Config { field, reason } => exec_core::Error::InvalidArgument {
                 field: field.to_owned(),
                 reason,
+            },
+            IncusError::Pem {
+                field,
+                path,
+                reason,
+                source,
+            } => exec_core::Error::InvalidArgument {
+                field: field.to_owned(),
+                reason: match source {
+                    Some(source) => format!("{path:?} {reason}: {source}"),
+                    None => format!("{path:?}: {reason}"),
+                },
             },
             IncusError::WorkDir(inner) => *inner,
             other => exec_core::Error::Backend {
