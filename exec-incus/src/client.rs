@@ -359,7 +359,7 @@ impl Client {
             .get(hyper::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
-        let envelope = if is_json {
+        let envelope = if is_json && !raw.is_empty() {
             serde_json::from_slice::<Envelope>(&raw).map_err(|e| {
                 self.protocol(&what, format!("the answer is not the API's JSON: {e}"))
             })?

@@ -112,7 +112,14 @@ impl IncusProcess {
     async fn launch(&self) -> std::result::Result<(), IncusError> {
         let client = &self.target.client;
         let events = client.events().await?;
-        let cwd = self.work_dir().await?;
+        // A confined work dir is resolved (and so checked) before it is sent.
+        let (cwd, check) = match &self.command.work_dir_confinement {
+            Some(_) => (self.confined_work_dir().await?, false),
+            None => (
+                self.command.work_dir.clone(),
+                self.command.work_dir.is_some(),
+            ),
+        };
         let argv = self.argv();
         let mut body = serde_json::json!({
             "command": argv,
@@ -121,7 +128,7 @@ impl IncusProcess {
             "interactive": false,
             "record-output": false,
         });
-        if let Some(cwd) = cwd {
+        if let Some(cwd) = &cwd {
             body["cwd"] = serde_json::Value::from(cwd.to_string_lossy().into_owned());
         }
         if let Some(uid) = self.target.user {
@@ -135,9 +142,21 @@ impl IncusProcess {
             encode(&self.target.instance),
             client.project_query(true)
         );
-        let reply = client
-            .request(hyper::Method::POST, &path, Some(&body), REQUEST_TIMEOUT)
-            .await?;
+        // The daemon runs a command whose cwd does not exist in `/` without
+        // a word, so the work dir is checked — alongside the POST: the
+        // command does not run before its websockets connect, and they are
+        // not connected when the check fails.
+        let checked = async {
+            match (&cwd, check) {
+                (Some(dir), true) => self.check_dir(dir).await,
+                _ => Ok(()),
+            }
+        };
+        let (reply, checked) = tokio::join!(
+            client.request(hyper::Method::POST, &path, Some(&body), REQUEST_TIMEOUT),
+            checked
+        );
+        let reply = reply?;
         let what = format!("POST {path}");
         match reply.status {
             200..=202 => {}
@@ -145,6 +164,7 @@ impl IncusProcess {
             400 => return Err(self.refused(&what, reply.error).await),
             status => return Err(client.api_error(status, &what, reply.error)),
         }
+        checked?;
         let operation: Operation = serde_json::from_value(reply.metadata)
             .map_err(|e| client.protocol(&what, format!("the answer is not an operation: {e}")))?;
         let secret = |fd: &str| {
@@ -188,10 +208,18 @@ impl IncusProcess {
             self.outcome.subscribe(),
         ));
         let supervisor = Supervisor {
+            target: self.target.clone(),
             client: client.clone(),
             events,
             operation: operation.id.clone(),
-            instance: self.target.instance.clone(),
+            program: argv.first().cloned().unwrap_or_default(),
+            search_path: self
+                .command
+                .env
+                .get("PATH")
+                .cloned()
+                .unwrap_or_else(|| INCUS_DEFAULT_PATH.to_owned()),
+            cwd: cwd.clone(),
             started,
             timeout: self.command.timeout,
             audit: self.command.audit.clone(),
@@ -220,17 +248,19 @@ impl IncusProcess {
         argv
     }
 
-    /// The work dir to send as `cwd`. One a call chose on a confined
-    /// executor is resolved in the instance (symlinks followed) and must
-    /// still lie in its roots; it is then sent resolved.
-    async fn work_dir(&self) -> std::result::Result<Option<PathBuf>, IncusError> {
-        let Some(dir) = &self.command.work_dir else {
-            return Ok(None);
-        };
-        let Some(confinement) = &self.command.work_dir_confinement else {
-            return Ok(Some(dir.clone()));
+    /// A work dir a call chose on a confined executor, resolved in the
+    /// instance (symlinks followed): it must still lie in the roots, and is
+    /// sent resolved.
+    async fn confined_work_dir(&self) -> std::result::Result<Option<PathBuf>, IncusError> {
+        let (Some(dir), Some(confinement)) =
+            (&self.command.work_dir, &self.command.work_dir_confinement)
+        else {
+            return Ok(self.command.work_dir.clone());
         };
         let resolved = self.resolve(dir).await?;
+        if self.file_type(&resolved).await?.as_deref() != Some("directory") {
+            return Err(self.no_dir(dir, "it is not a directory"));
+        }
         // In the roots' order: check_resolved asks for each root in turn.
         let mut roots = Vec::new();
         for root in confinement.roots() {
@@ -260,40 +290,13 @@ impl IncusProcess {
                 _ => {}
             }
             let candidate = resolved.join(&part);
-            let files = format!(
-                "/1.0/instances/{}/files?path={}{}",
-                encode(&self.target.instance),
-                encode(&candidate.to_string_lossy()),
-                client.project_query(false)
-            );
-            let head = client
-                .request(hyper::Method::HEAD, &files, None, REQUEST_TIMEOUT)
-                .await?;
-            match head.status {
-                200 => {}
-                404 => {
-                    return Err(IncusError::NotFound {
-                        what: format!(
-                            "work dir {:?} (at {:?}) in instance {:?}",
-                            path, candidate, self.target.instance
-                        ),
-                        address: client.address().to_owned(),
-                        message: head.error,
-                    });
+            match self.file_type(&candidate).await? {
+                None => return Err(self.no_dir(path, &format!("{candidate:?} does not exist"))),
+                Some(kind) if kind != "symlink" => {
+                    resolved = candidate;
+                    continue;
                 }
-                status => {
-                    return Err(client.api_error(status, &format!("HEAD {files}"), head.error));
-                }
-            }
-            let kind = head
-                .headers
-                .get("x-incus-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            if kind != "symlink" {
-                resolved = candidate;
-                continue;
+                Some(_) => {}
             }
             links += 1;
             if links > MAX_SYMLINKS {
@@ -302,6 +305,7 @@ impl IncusProcess {
                     message: format!("work dir {path:?}: more than {MAX_SYMLINKS} symlinks"),
                 });
             }
+            let files = self.files_path(&candidate);
             let link = client
                 .request(hyper::Method::GET, &files, None, REQUEST_TIMEOUT)
                 .await?;
@@ -314,6 +318,46 @@ impl IncusProcess {
             pending.extend(components(Path::new(&target)));
         }
         Ok(resolved)
+    }
+
+    /// `/1.0/instances/{name}/files?path=…`.
+    fn files_path(&self, path: &Path) -> String {
+        format!(
+            "/1.0/instances/{}/files?path={}{}",
+            encode(&self.target.instance),
+            encode(&path.to_string_lossy()),
+            self.target.client.project_query(false)
+        )
+    }
+
+    /// What `path` is in the instance (`directory`, `file`, `symlink`;
+    /// a symlink is not followed), `None` if it does not exist.
+    async fn file_type(&self, path: &Path) -> std::result::Result<Option<String>, IncusError> {
+        file_type(&self.target, path).await
+    }
+
+    /// Checks that `dir` is a directory in the instance (following a symlink).
+    async fn check_dir(&self, dir: &Path) -> std::result::Result<(), IncusError> {
+        match self.file_type(dir).await?.as_deref() {
+            Some("directory") => Ok(()),
+            Some("symlink") => {
+                let resolved = self.resolve(dir).await?;
+                match self.file_type(&resolved).await?.as_deref() {
+                    Some("directory") => Ok(()),
+                    _ => Err(self.no_dir(dir, "it is not a directory")),
+                }
+            }
+            Some(_) => Err(self.no_dir(dir, "it is not a directory")),
+            None => Err(self.no_dir(dir, "it does not exist")),
+        }
+    }
+
+    fn no_dir(&self, dir: &Path, why: &str) -> IncusError {
+        IncusError::NotFound {
+            what: format!("work dir {dir:?} in instance {:?}", self.target.instance),
+            address: self.target.client.address().to_owned(),
+            message: why.to_owned(),
+        }
     }
 
     fn not_found(&self, message: String) -> IncusError {
@@ -557,10 +601,15 @@ impl fmt::Debug for IncusProcess {
 /// Waits for the operation to end (or the timeout) and publishes how the
 /// command ended.
 struct Supervisor {
+    target: Arc<Target>,
     client: Arc<Client>,
     events: Arc<Events>,
     operation: String,
-    instance: String,
+    /// The program and where the daemon looked for it, to tell a missing
+    /// program from a command that exited 127.
+    program: String,
+    search_path: String,
+    cwd: Option<PathBuf>,
     started: Instant,
     timeout: Option<Duration>,
     audit: exec_core::audit::Audit,
@@ -576,7 +625,7 @@ impl Supervisor {
             Some(limit) => tokio::time::timeout(limit, self.finished()).await.ok(),
         };
         let outcome = match waited {
-            Some(Ok(operation)) => match self.status(&operation) {
+            Some(Ok(operation)) => match self.status(&operation).await {
                 Ok(status) => {
                     self.audit.exited(&status);
                     Outcome::Exited(status)
@@ -637,9 +686,21 @@ impl Supervisor {
     /// read whatever the operation's own status: exit codes 126 and 127 mark
     /// it failed with the code still there. A code 128+n after we sent
     /// signal n is that signal.
-    fn status(&self, operation: &Operation) -> std::result::Result<ExitStatus, IncusError> {
+    /// A command that ended 127 with the operation failed ("Command not
+    /// found") whose program is not there is `NotFound`, naming it.
+    async fn status(&self, operation: &Operation) -> std::result::Result<ExitStatus, IncusError> {
         let duration = self.started.elapsed();
         match operation.return_code() {
+            Some(127) if operation.status_code != 200 && !self.program_exists().await => {
+                Err(IncusError::NotFound {
+                    what: format!(
+                        "program {:?} (PATH {:?}) in instance {:?}",
+                        self.program, self.search_path, self.target.instance
+                    ),
+                    address: self.client.address().to_owned(),
+                    message: operation.err.clone(),
+                })
+            }
             Some(code) if code >= 0 => {
                 let code = i32::try_from(code).unwrap_or(i32::MAX);
                 let signal = code - 128;
@@ -650,7 +711,7 @@ impl Supervisor {
                 }
             }
             _ => Err(IncusError::ExecFailed {
-                instance: self.instance.clone(),
+                instance: self.target.instance.clone(),
                 message: if operation.err.is_empty() {
                     format!(
                         "the operation ended {} without an exit code",
@@ -663,6 +724,63 @@ impl Supervisor {
         }
     }
 }
+
+/// What `path` is in the target's instance (`directory`, `file`,
+/// `symlink`, not followed), `None` if it does not exist: `HEAD` on the
+/// files API.
+async fn file_type(
+    target: &Target,
+    path: &Path,
+) -> std::result::Result<Option<String>, IncusError> {
+    let client = &target.client;
+    let files = format!(
+        "/1.0/instances/{}/files?path={}{}",
+        encode(&target.instance),
+        encode(&path.to_string_lossy()),
+        client.project_query(false)
+    );
+    let head = client
+        .request(hyper::Method::HEAD, &files, None, REQUEST_TIMEOUT)
+        .await?;
+    match head.status {
+        200 => Ok(Some(
+            head.headers
+                .get("x-incus-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("file")
+                .to_owned(),
+        )),
+        404 => Ok(None),
+        status => Err(client.api_error(status, &format!("HEAD {files}"), head.error)),
+    }
+}
+
+impl Supervisor {
+    /// Whether the program is a file in the instance: the path it names, or
+    /// a name found in the search path. A lookup that fails counts as found
+    /// (the exit code is then reported as it is).
+    async fn program_exists(&self) -> bool {
+        let exists = |path: PathBuf| async move {
+            !matches!(file_type(&self.target, &path).await, Ok(None))
+        };
+        if self.program.contains('/') {
+            let path = match &self.cwd {
+                Some(cwd) if !self.program.starts_with('/') => cwd.join(&self.program),
+                _ => PathBuf::from(&self.program),
+            };
+            return exists(path).await;
+        }
+        for dir in self.search_path.split(':').filter(|d| d.starts_with('/')) {
+            if exists(Path::new(dir).join(&self.program)).await {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The `PATH` the daemon gives a command whose environment has none.
+const INCUS_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Reads one output socket into its pipe until the daemon's end-of-stream
 /// frame (an empty text frame); the connection drop that follows, or any
