@@ -3,7 +3,8 @@
 //! - `test-all` — every test of the workspace: unit, integration and doc tests
 //!   with every feature on (for exec-lua: every feature but the other Lua
 //!   versions, which are exclusive). Tests that need a daemon are told it is required
-//!   (`EXEC_REQUIRE_DAEMONS=1`), so they fail instead of skipping.
+//!   (`EXEC_REQUIRE_DAEMONS=1`), so they fail instead of skipping. A private
+//!   incusd is provisioned first when absent (`incus.rs`) and stopped after.
 //! - `checks` — `cargo fmt --check`, clippy with warnings denied, docs with
 //!   warnings denied, and each published crate built alone (with its default
 //!   features and with none), as a user of that one crate builds it; exec-lua
@@ -12,6 +13,8 @@
 //! - `bench` — the benchmarks, each figure beside its baseline in one run.
 //!
 //! Only the standard library is used, so this builds in seconds on a fresh machine.
+
+mod incus;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -79,11 +82,15 @@ fn run(title: &str, mut command: Command) -> Result<(), String> {
 }
 
 fn test_all() -> Result<(), String> {
+    // Stopped when dropped, at the end of the run.
+    let incus = incus::provision()?;
     for (title, args) in feature_sets(&["test"]) {
         let mut command = cargo(&args);
         command.env("EXEC_REQUIRE_DAEMONS", "1");
+        command.envs(incus.env.iter().map(|(k, v)| (k, v)));
         run(&format!("tests ({title})"), command)?;
     }
+    drop(incus);
     Ok(())
 }
 
@@ -92,7 +99,7 @@ fn test_all() -> Result<(), String> {
 const LUA_CRATE: &str = "exec-lua";
 /// exec-lua's features in `test-all`, `clippy` and `doc`: all but the other
 /// Lua versions.
-const LUA_FEATURES: &str = "lua54,vendored,send,native,cli";
+const LUA_FEATURES: &str = "lua54,vendored,send,native,incus,cli";
 /// The other Lua versions `checks` builds exec-lua with.
 const LUA_VERSIONS: &[&str] = &["lua51", "luajit", "lua55"];
 
@@ -170,7 +177,13 @@ fn checks() -> Result<(), String> {
 }
 
 /// The crates published to crates.io.
-const PUBLISHED: &[&str] = &["exec-core", "exec-native", "exec-config", "exec-lua"];
+const PUBLISHED: &[&str] = &[
+    "exec-core",
+    "exec-native",
+    "exec-incus",
+    "exec-config",
+    "exec-lua",
+];
 
 fn bench() -> Result<(), String> {
     run(
