@@ -453,7 +453,23 @@ impl Client {
             }
         }
         let path = format!("/1.0/events?type=operation{}", self.project_query(false));
-        let ws = self.websocket(&path, "/1.0/events").await?;
+        let ws = self
+            .websocket(&path, "/1.0/events")
+            .await
+            .map_err(|e| match e {
+                // The only thing named there is the project.
+                IncusError::Api {
+                    status: 404,
+                    message,
+                    address,
+                    ..
+                } => IncusError::NotFound {
+                    what: format!("project {:?}", self.project.as_deref().unwrap_or("default")),
+                    address,
+                    message,
+                },
+                other => other,
+            })?;
         let events = Arc::new(Events::new());
         tokio::spawn(events.clone().listen(ws));
         *slot = Some(events.clone());
