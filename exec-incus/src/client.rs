@@ -397,7 +397,7 @@ impl Client {
                 source: Box::new(source),
             };
             let request = url.into_client_request().map_err(ws_error)?;
-            let config = WebSocketConfig::default().read_buffer_size(64 * 1024);
+            let config = WebSocketConfig::default().read_buffer_size(256 * 1024);
             match tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await {
                 Ok((ws, _)) => Ok(ws),
                 Err(tungstenite::Error::Http(response)) => {

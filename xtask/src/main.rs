@@ -193,5 +193,12 @@ fn bench() -> Result<(), String> {
     run(
         "benchmarks (the Lua exec module against exec-native's Rust API and std::process::Command)",
         cargo(&["bench", "-p", "exec-lua", "--bench", "lua"]),
+    )?;
+    let incus = incus::provision()?;
+    let mut command = cargo(&["bench", "-p", "exec-incus", "--bench", "incus"]);
+    command.envs(incus.env.iter().map(|(k, v)| (k, v)));
+    run(
+        "benchmarks (exec-incus against the incus CLI and the raw REST + websocket calls)",
+        command,
     )
 }
