@@ -120,7 +120,10 @@ impl IncusProcess {
                 self.command.work_dir.is_some(),
             ),
         };
-        let argv = self.argv();
+        let mut argv = self.argv();
+        if let Some(program) = self.program_from_config_path().await? {
+            argv[0] = program;
+        }
         let mut body = serde_json::json!({
             "command": argv,
             "environment": self.command.env,
@@ -246,6 +249,37 @@ impl IncusProcess {
             }
         }
         argv
+    }
+
+    /// On an executor with a whitelist whose call set its own `PATH` (which
+    /// `env_allow` must name exactly), the daemon would look the program up
+    /// in the call's `PATH`: it is looked up in the entry's own here (through
+    /// the files API) and sent by its full path.
+    async fn program_from_config_path(&self) -> std::result::Result<Option<String>, IncusError> {
+        let program = self.command.program();
+        let call_path = self.command.env.get("PATH");
+        if program.contains('/') || self.command.search_path.as_ref() == call_path {
+            return Ok(None);
+        }
+        let search_path = self
+            .command
+            .search_path
+            .clone()
+            .unwrap_or_else(|| INCUS_DEFAULT_PATH.to_owned());
+        for dir in search_path.split(':').filter(|d| d.starts_with('/')) {
+            let candidate = Path::new(dir).join(program);
+            if self.file_type(&candidate).await?.is_some() {
+                return Ok(Some(candidate.to_string_lossy().into_owned()));
+            }
+        }
+        Err(IncusError::NotFound {
+            what: format!(
+                "program {program:?} (the entry's PATH {search_path:?}) in instance {:?}",
+                self.target.instance
+            ),
+            address: self.target.client.address().to_owned(),
+            message: "not in any directory of the PATH".to_owned(),
+        })
     }
 
     /// A work dir a call chose on a confined executor, resolved in the

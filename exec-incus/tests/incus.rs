@@ -453,3 +453,46 @@ fn pem_body(pem: &str) -> Vec<u8> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confined_executor_holds_work_dir_and_program_lookup_in_the_instance() {
+    let Some(daemon) = daemon() else { return };
+    let setup = unix(&daemon, "confine-setup");
+    let base = format!("/srv/exec-confine-{}", std::process::id());
+    let script = format!(
+        "mkdir -p {base}/root/sub {base}/evilbin && ln -sfn /etc {base}/root/escape && \
+         printf '#!/bin/sh\\necho evil\\n' > {base}/evilbin/echo && chmod 755 {base}/evilbin/echo"
+    );
+    let out = run(&setup, &format!("sh -c {script:?}")).await;
+    assert!(out.status.success(), "{}", out.stderr_lossy());
+
+    let settings = settings("confined")
+        .with_default_work_dir(format!("{base}/root"))
+        .with_env_allow(exec_core::confine::EnvAllow::parse(["PATH"]).unwrap())
+        .with_whitelist(exec_core::Whitelist::parse(["echo hello", "pwd"]).unwrap());
+    let executor = IncusBuilder::new(&daemon.instance)
+        .with_host(daemon.unix_host())
+        .build(settings)
+        .unwrap();
+    // A symlink inside the root that leads out of it: refused once resolved.
+    let process = executor
+        .create_process("pwd".into(), ExecOptions::new().with_work_dir("escape"))
+        .unwrap();
+    let err = step("start", process.start()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{}", report(&err));
+    assert!(report(&err).contains("/etc"), "{}", report(&err));
+    // A real directory inside it runs there.
+    let process = executor
+        .create_process("pwd".into(), ExecOptions::new().with_work_dir("sub"))
+        .unwrap();
+    let out = step("output", process.output()).await.unwrap();
+    assert_eq!(out.stdout_lossy(), format!("{base}/root/sub\n"));
+    // A call's PATH (allowed by name) does not move the program lookup.
+    let options = ExecOptions::new().with_env("PATH", format!("{base}/evilbin"));
+    let process = executor
+        .create_process("echo hello".into(), options)
+        .unwrap();
+    let out = step("output", process.output()).await.unwrap();
+    assert_eq!(out.stdout_lossy(), "hello\n");
+    run(&setup, &format!("rm -rf {base}")).await;
+}
