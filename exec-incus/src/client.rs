@@ -388,8 +388,19 @@ impl Client {
 
     /// Opens a websocket to `path` (with its query).
     pub(crate) async fn websocket(&self, path: &str, what: &str) -> Result<WebSocket> {
+        let stream = self.connect().await?;
+        self.upgrade(stream, path, what).await
+    }
+
+    /// Upgrades a connection (from [`connect`](Client::connect)) to a
+    /// websocket to `path` (with its query).
+    pub(crate) async fn upgrade(
+        &self,
+        stream: Stream,
+        path: &str,
+        what: &str,
+    ) -> Result<WebSocket> {
         let open = async {
-            let stream = self.connect().await?;
             let url = format!("ws://{}{path}", self.host_header());
             let ws_error = |source| IncusError::WebSocket {
                 address: self.address.clone(),

@@ -3,8 +3,9 @@
 //!
 //! `start` makes sure the events listener is connected (so the operation's
 //! end cannot be missed, however fast the command), creates the operation,
-//! then connects the four websockets at once, well within the daemon's
-//! connect timeout. Then tasks take over: stdout and stderr are read into
+//! then opens the four connections at once, well within the daemon's
+//! connect timeout, and upgrades `control` first: the command starts as soon
+//! as stdin, stdout and stderr are connected. Then tasks take over: stdout and stderr are read into
 //! the pipes until the daemon's empty text frame (the drop that follows is
 //! normal); stdin is forwarded as binary frames and its end sent as an empty
 //! text frame; `control` stays open, carrying signals, until the operation
@@ -179,15 +180,29 @@ impl IncusProcess {
             })
         };
         let id = encode(&operation.id);
-        let socket = |fd: &'static str, secret: String| {
-            let path = format!("/1.0/operations/{id}/websocket?secret={}", encode(&secret));
-            async move { client.websocket(&path, &format!("fd {fd}")).await }
-        };
+        let path =
+            |secret: String| format!("/1.0/operations/{id}/websocket?secret={}", encode(&secret));
+        let (stdin_path, stdout_path, stderr_path, control_path) = (
+            path(secret("0")?),
+            path(secret("1")?),
+            path(secret("2")?),
+            path(secret("control")?),
+        );
+        // The connections (TLS handshakes included) are made at once; then
+        // `control` is upgraded before 0, 1 and 2, because the command starts
+        // as soon as those three are there and a fast one would be over
+        // (its operation no longer connectable) before `control` could join.
         let (stdin, stdout, stderr, control) = tokio::try_join!(
-            socket("0", secret("0")?),
-            socket("1", secret("1")?),
-            socket("2", secret("2")?),
-            socket("control", secret("control")?),
+            client.connect(),
+            client.connect(),
+            client.connect(),
+            client.connect(),
+        )?;
+        let control = client.upgrade(control, &control_path, "fd control").await?;
+        let (stdin, stdout, stderr) = tokio::try_join!(
+            client.upgrade(stdin, &stdin_path, "fd 0"),
+            client.upgrade(stdout, &stdout_path, "fd 1"),
+            client.upgrade(stderr, &stderr_path, "fd 2"),
         )?;
         let started = Instant::now();
         self.command.audit.started(None);

@@ -496,3 +496,28 @@ async fn a_confined_executor_holds_work_dir_and_program_lookup_in_the_instance()
     assert_eq!(out.stdout_lossy(), "hello\n");
     run(&setup, &format!("rm -rf {base}")).await;
 }
+
+/// A fast command is over before a websocket connected after its stdin,
+/// stdout and stderr could join: control must be in first (seen as "Only
+/// running operations can be connected" under load over HTTPS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_fast_commands_at_once_over_https_all_start() {
+    let Some(daemon) = daemon() else { return };
+    let executor = Arc::new(https(&daemon, "many-https"));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..96 {
+        let executor = executor.clone();
+        set.spawn(async move {
+            let process = executor
+                .create_process(format!("echo {i}").into(), ExecOptions::new())
+                .unwrap();
+            let out = step("output", process.output())
+                .await
+                .unwrap_or_else(|e| panic!("{}", report(&e)));
+            assert_eq!(out.stdout_lossy(), format!("{i}\n"));
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        joined.unwrap();
+    }
+}
