@@ -3,9 +3,9 @@
 //!
 //! `start` makes sure the events listener is connected (so the operation's
 //! end cannot be missed, however fast the command), creates the operation,
-//! then opens the four connections at once, well within the daemon's
-//! connect timeout, and upgrades `control` first: the command starts as soon
-//! as stdin, stdout and stderr are connected. Then tasks take over: stdout and stderr are read into
+//! then connects the four websockets at once, well within the daemon's
+//! connect timeout (a command so fast that it ended before `control` joined
+//! runs without it: there is nothing left to signal). Then tasks take over: stdout and stderr are read into
 //! the pipes until the daemon's empty text frame (the drop that follows is
 //! normal); stdin is forwarded as binary frames and its end sent as an empty
 //! text frame; `control` stays open, carrying signals, until the operation
@@ -188,22 +188,28 @@ impl IncusProcess {
             path(secret("2")?),
             path(secret("control")?),
         );
-        // The connections (TLS handshakes included) are made at once; then
-        // `control` is upgraded before 0, 1 and 2, because the command starts
-        // as soon as those three are there and a fast one would be over
-        // (its operation no longer connectable) before `control` could join.
-        let (stdin, stdout, stderr, control) = tokio::try_join!(
-            client.connect(),
-            client.connect(),
-            client.connect(),
-            client.connect(),
-        )?;
-        let control = client.upgrade(control, &control_path, "fd control").await?;
-        let (stdin, stdout, stderr) = tokio::try_join!(
-            client.upgrade(stdin, &stdin_path, "fd 0"),
-            client.upgrade(stdout, &stdout_path, "fd 1"),
-            client.upgrade(stderr, &stderr_path, "fd 2"),
-        )?;
+        let socket = |fd: &'static str, path: String| async move {
+            client.websocket(&path, &format!("fd {fd}")).await
+        };
+        // All four at once, well within the daemon's connect timeout. The
+        // command starts as soon as 0, 1 and 2 are there (the daemon answers
+        // control's upgrade only then), so a fast command can be over before
+        // control joins: the daemon then refuses control with an error answer
+        // ("Only running operations can be connected"), and there is nothing
+        // left to signal. Any other failure fails the start.
+        let (control, data) = tokio::join!(socket("control", control_path), async {
+            tokio::try_join!(
+                socket("0", stdin_path),
+                socket("1", stdout_path),
+                socket("2", stderr_path),
+            )
+        });
+        let (stdin, stdout, stderr) = data?;
+        let control = match control {
+            Ok(ws) => Some(ws),
+            Err(IncusError::Api { .. }) => None,
+            Err(e) => return Err(e),
+        };
         let started = Instant::now();
         self.command.audit.started(None);
         let (signal_sender, signal_receiver) = mpsc::unbounded_channel();
@@ -220,11 +226,13 @@ impl IncusProcess {
             tokio::spawn(read_output(stderr, err_sink));
             tokio::spawn(forward_stdin(stdin, from_user, self.outcome.subscribe()));
         }
-        tokio::spawn(run_control(
-            control,
-            signal_receiver,
-            self.outcome.subscribe(),
-        ));
+        if let Some(control) = control {
+            tokio::spawn(run_control(
+                control,
+                signal_receiver,
+                self.outcome.subscribe(),
+            ));
+        }
         let supervisor = Supervisor {
             target: self.target.clone(),
             client: client.clone(),
