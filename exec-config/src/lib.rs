@@ -15,10 +15,13 @@
 //! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …); the labels of WHATWG's "replacement" encoding (`iso-2022-kr`, `hz-gb-2312`, …), which would turn all output into one U+FFFD, are an error |
 //! | `meta` | anything | ignored (Wippy's entry metadata) |
 //!
-//! Kinds: `exec.native` (feature `native`, on by default) and `exec.docker`
-//! (feature `docker`: one container per command, fields in `DockerSpec`
-//! and exec-docker's builder). Other backends come the
-//! same way, each behind its own feature, and a program registers kinds of its own with
+//! Kinds: `exec.native` (feature `native`, on by default), `exec.docker`
+//! (feature `docker`: one container per command, fields in `DockerSpec` and
+//! exec-docker's builder) and `exec.incus` (feature `incus`: commands in an
+//! Incus instance, with the fields `instance`, `host`, `project`,
+//! `client_cert`, `client_key`, `server_cert`, `server_fingerprint`, `user`,
+//! `group`; see `IncusSpec`). Other backends come the same way, each behind
+//! its own feature, and a program registers kinds of its own with
 //! [`Loader::register_kind`] and an [`ExecutorKind`].
 //!
 //! Everything is checked at load: an unknown field (with the nearest valid one
@@ -91,7 +94,8 @@
 //!
 //! [`Loader`] reads files with the registered [`ExecutorKind`]s and fills a
 //! [`Registry`]; [`ConfigError`] (with its [`Location`]) says why a file did not
-//! load; `NativeKind` is the `exec.native` kind (feature `native`).
+//! load; `NativeKind` is the `exec.native` kind (feature `native`), `IncusKind`
+//! the `exec.incus` kind (feature `incus`).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -99,6 +103,8 @@
 #[cfg(feature = "docker")]
 mod docker;
 mod error;
+#[cfg(feature = "incus")]
+mod incus;
 mod kind;
 mod limits;
 mod loader;
@@ -112,6 +118,8 @@ mod walk;
 #[cfg(feature = "docker")]
 pub use docker::{DockerKind, DockerSpec, docker_executor};
 pub use error::{ConfigError, Location};
+#[cfg(feature = "incus")]
+pub use incus::{IncusKind, IncusSpec};
 pub use kind::ExecutorKind;
 pub use limits::{DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_CONFIG_DEPTH};
 pub use loader::{COMMON_FIELDS, FILE_FIELDS, Loader};

@@ -120,7 +120,7 @@ impl Default for Loader {
 impl Loader {
     /// A loader that knows the kinds of the enabled cargo features
     /// (`exec.native` with feature `native`, on by default; `exec.docker`
-    /// with feature `docker`).
+    /// with feature `docker`; `exec.incus` with feature `incus`).
     ///
     /// ```
     /// let loader = exec_config::Loader::new();
@@ -134,6 +134,8 @@ impl Loader {
         loader.register_kind("exec.native", crate::native::NativeKind);
         #[cfg(feature = "docker")]
         loader.register_kind("exec.docker", crate::docker::DockerKind);
+        #[cfg(feature = "incus")]
+        loader.register_kind("exec.incus", crate::incus::IncusKind);
         loader
     }
 

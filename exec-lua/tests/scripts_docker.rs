@@ -40,26 +40,4 @@ fn docker() -> Option<(Arc<Registry>, TempDir)> {
     Some((Arc::new(registry), dir))
 }
 
-lua_scripts!(docker(), "docker";
-    wippy_acquire => "wippy_acquire.lua",
-    wippy_create_process => "wippy_create_process.lua",
-    wippy_command_parsing => "wippy_command_parsing.lua",
-    wippy_start_wait => "wippy_start_wait.lua",
-    wippy_streams => "wippy_streams.lua",
-    wippy_write_stdin => "wippy_write_stdin.lua",
-    wippy_signal_close => "wippy_signal_close.lua",
-    wippy_system_example => "wippy_system_example.lua",
-    wippy_errors => "wippy_errors.lua",
-    misuse => "misuse.lua",
-    output => "output.lua",
-    options => "options.lua",
-    env_names_are_utf8_strings_and_values_utf8_text => "env_names.lua",
-    an_exec_call_that_waits_in_a_script_coroutine_is_invalid => "coroutines.lua",
-    a_command_may_be_a_list_of_words => "words.lua",
-    a_whitelisted_executor_confines_env_and_work_dir => "confinement.lua",
-    wippy_channel_and_spawn_examples => "wippy_channels.lua",
-    spawned_coroutines_drain_both_streams_and_select_over_exit_and_timer => "concurrency.lua",
-    wippy_done_example => "wippy_done.lua",
-    misused_concurrency_raises_or_returns_errors_as_wippy_does => "concurrency_misuse.lua",
-    scanners_split_lines_words_bytes_and_runes => "scanner.lua",
-);
+lua_scripts!(docker(), "docker");

@@ -8,6 +8,8 @@
 //!   prints medians and their ratio.
 //! - [`daemons`] — where `cargo xtask test-all` put the Docker and Incus
 //!   daemons the backend tests need.
+//! - [`incus`] — the Incus daemon `cargo xtask test-all` provisions, from its
+//!   `EXEC_INCUS_*` variables.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -16,4 +18,5 @@
 
 pub mod bench;
 pub mod daemons;
+pub mod incus;
 pub mod procfs;

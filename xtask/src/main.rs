@@ -4,7 +4,8 @@
 //!   with every feature on (for exec-lua: every feature but the other Lua
 //!   versions, which are exclusive). Tests that need a daemon are told it is required
 //!   (`EXEC_REQUIRE_DAEMONS=1`), so they fail instead of skipping; a Docker
-//!   engine is provisioned first when none is given (see `docker.rs`).
+//!   engine (`docker.rs`) and a private incusd (`incus.rs`) are provisioned
+//!   first when none is given, and stopped after.
 //! - `checks` — `cargo fmt --check`, clippy with warnings denied, docs with
 //!   warnings denied, and each published crate built alone (with its default
 //!   features and with none), as a user of that one crate builds it; exec-lua
@@ -18,6 +19,7 @@
 //! Only the standard library is used, so this builds in seconds on a fresh machine.
 
 mod docker;
+mod incus;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -88,7 +90,8 @@ fn run(title: &str, mut command: Command) -> Result<(), String> {
 
 fn daemons() -> Result<(), String> {
     let docker = docker::provision()?;
-    for (name, value) in &docker.env {
+    let incus = incus::provision()?;
+    for (name, value) in docker.env.iter().chain(&incus.env) {
         println!("export {name}={value}");
     }
     eprintln!("xtask: the daemons run until standard input ends (^D)");
@@ -104,12 +107,15 @@ fn test_all() -> Result<(), String> {
     }
     // Stopped when dropped, at the end or on the first failure.
     let docker = docker::provision()?;
+    let incus = incus::provision()?;
     for (title, args) in feature_sets(&["test"]) {
         let mut command = cargo(&args);
         command.env("EXEC_REQUIRE_DAEMONS", "1");
         command.envs(docker.env.iter().map(|(k, v)| (k, v)));
+        command.envs(incus.env.iter().map(|(k, v)| (k, v)));
         run(&format!("tests ({title})"), command)?;
     }
+    drop(incus);
     Ok(())
 }
 
@@ -118,7 +124,7 @@ fn test_all() -> Result<(), String> {
 const LUA_CRATE: &str = "exec-lua";
 /// exec-lua's features in `test-all`, `clippy` and `doc`: all but the other
 /// Lua versions.
-const LUA_FEATURES: &str = "lua54,vendored,send,native,docker,cli";
+const LUA_FEATURES: &str = "lua54,vendored,send,native,docker,incus,cli";
 /// The other Lua versions `checks` builds exec-lua with.
 const LUA_VERSIONS: &[&str] = &["lua51", "luajit", "lua55"];
 
@@ -200,6 +206,7 @@ const PUBLISHED: &[&str] = &[
     "exec-core",
     "exec-native",
     "exec-docker",
+    "exec-incus",
     "exec-config",
     "exec-lua",
 ];
@@ -230,6 +237,13 @@ fn bench() -> Result<(), String> {
     command.envs(docker.env.iter().map(|(k, v)| (k, v)));
     run(
         "benchmarks (exec-docker against the docker CLI and bollard by hand)",
+        command,
+    )?;
+    let incus = incus::provision()?;
+    let mut command = cargo(&["bench", "-p", "exec-incus", "--bench", "incus"]);
+    command.envs(incus.env.iter().map(|(k, v)| (k, v)));
+    run(
+        "benchmarks (exec-incus against the incus CLI and the raw REST + websocket calls)",
         command,
     )
 }
