@@ -371,6 +371,27 @@ fn image(incus_dir: &Path, root: &Path) -> Result<(), String> {
 }
 
 /// The running and the stopped test containers, and the project's.
+/// The instance's status (`RUNNING`, `STOPPED`, …), or `None` if it does not exist.
+fn instance_status(incus_dir: &Path, name: &str, project: &str) -> Result<Option<String>, String> {
+    let listed = output(
+        "incus list",
+        incus(incus_dir).args([
+            "list",
+            "--project",
+            project,
+            "--format",
+            "csv",
+            "-c",
+            "ns",
+            name,
+        ]),
+    )?;
+    Ok(listed
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name},")))
+        .map(str::to_owned))
+}
+
 fn containers(incus_dir: &Path) -> Result<(), String> {
     if !succeeds(incus(incus_dir).args(["project", "show", PROJECT])) {
         output(
@@ -393,42 +414,28 @@ fn containers(incus_dir: &Path) -> Result<(), String> {
         (STOPPED, "default", false),
         (INSTANCE, PROJECT, true),
     ] {
-        let state = output(
-            "incus list",
-            incus(incus_dir).args([
-                "list",
-                "--project",
-                project,
-                "--format",
-                "csv",
-                "-c",
-                "ns",
-                name,
-            ]),
-        )?;
-        let status = state
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name},")))
-            .map(str::to_owned);
-        match (status.as_deref(), running) {
-            (None, true) => {
-                output(
-                    &format!("incus launch {name} (project {project})"),
-                    incus(incus_dir).args(["launch", IMAGE, name, "--project", project]),
-                )?;
-            }
-            (None, false) => {
-                output(
-                    &format!("incus init {name}"),
-                    incus(incus_dir).args(["init", IMAGE, name, "--project", project]),
-                )?;
-            }
-            (Some("RUNNING"), true) | (Some(_), false) => {}
-            (Some(_), true) => {
-                output(
-                    &format!("incus start {name} (project {project})"),
-                    incus(incus_dir).args(["start", name, "--project", project]),
-                )?;
+        if instance_status(incus_dir, name, project)?.is_none() {
+            output(
+                &format!("incus init {name} (project {project})"),
+                incus(incus_dir).args(["init", IMAGE, name, "--project", project]),
+            )?;
+        }
+        if !running {
+            continue;
+        }
+        if instance_status(incus_dir, name, project)?.as_deref() == Some("RUNNING") {
+            continue;
+        }
+        // A start may report an error although the instance runs (seen
+        // from scratch: "The instance is already running"): its state decides.
+        let started = output(
+            &format!("incus start {name} (project {project})"),
+            incus(incus_dir).args(["start", name, "--project", project]),
+        );
+        if let Err(error) = started {
+            let status = instance_status(incus_dir, name, project)?;
+            if status.as_deref() != Some("RUNNING") {
+                return Err(format!("{error} (state now: {status:?})"));
             }
         }
     }
