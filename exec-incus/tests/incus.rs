@@ -77,6 +77,19 @@ async fn running_in_instance(executor: &dyn Executor, marker: &str) -> bool {
         .any(|line| line.contains(marker) && !line.contains("ps -o"))
 }
 
+/// Waits (bounded) until the command shows in the instance's `ps`: a
+/// started exec takes a moment to appear under load.
+async fn appears_in_instance(executor: &dyn Executor, marker: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if running_in_instance(executor, marker).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 async fn gone_from_instance(executor: &dyn Executor, marker: &str) -> bool {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
@@ -175,7 +188,7 @@ async fn close_and_drop_end_the_command_in_the_instance() {
         .create_process("sleep 1001".into(), ExecOptions::new())
         .unwrap();
     process.start().await.unwrap();
-    assert!(running_in_instance(&executor, "sleep 1001").await);
+    assert!(appears_in_instance(&executor, "sleep 1001").await);
     step("close(false)", process.close(false)).await.unwrap();
     let status = step("wait", process.wait()).await.unwrap();
     assert_eq!(
@@ -189,7 +202,7 @@ async fn close_and_drop_end_the_command_in_the_instance() {
         .create_process("sleep 1002".into(), ExecOptions::new())
         .unwrap();
     process.start().await.unwrap();
-    assert!(running_in_instance(&executor, "sleep 1002").await);
+    assert!(appears_in_instance(&executor, "sleep 1002").await);
     drop(process);
     assert!(
         gone_from_instance(&executor, "sleep 1002").await,
