@@ -287,20 +287,23 @@ impl WorkDirConfinement {
         Error::WorkDirNotAllowed {
             executor: self.executor.clone(),
             work_dir: work_dir.to_owned(),
-            reason: if self.roots.is_empty() {
-                format!(
-                    "the executor has a command whitelist and neither default_work_dir nor \
-                     work_dir_roots{how}"
-                )
-            } else {
-                let roots: Vec<String> =
-                    self.roots.iter().map(|r| r.display().to_string()).collect();
-                format!(
-                    "it is outside default_work_dir and work_dir_roots ({}){how}",
-                    roots.join(", ")
-                )
-            },
+            reason: self.reason(how),
         }
+    }
+
+    /// Why a path outside the roots is refused, and what would allow it.
+    pub(crate) fn reason(&self, how: &str) -> String {
+        if self.roots.is_empty() {
+            return format!(
+                "the executor has a command whitelist and neither default_work_dir nor \
+                 work_dir_roots{how}"
+            );
+        }
+        let roots: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
+        format!(
+            "it is outside default_work_dir and work_dir_roots ({}){how}",
+            roots.join(", ")
+        )
     }
 
     /// Whether `dir` (absolute, `..` resolved) lies in a root as written.

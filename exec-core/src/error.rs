@@ -130,6 +130,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// On an executor with a whitelist, a call asked to mount something at a
+    /// place in the container it may not put files: only where it could
+    /// point its work dir (see [`Mount`](crate::Mount)).
+    #[error("executor {executor} does not let a call mount anything at {target:?}: {reason}")]
+    MountTargetNotAllowed {
+        /// The executor's id.
+        executor: String,
+        /// The mount target asked for (`..` resolved).
+        target: std::path::PathBuf,
+        /// Why, and what would allow it.
+        reason: String,
+    },
+
     /// The policy hook refused an action.
     #[error("policy refused to {action} on executor {executor}: {reason}")]
     PolicyDenied {
@@ -308,7 +321,8 @@ impl Error {
             Error::NotWhitelisted { .. }
             | Error::PolicyDenied { .. }
             | Error::EnvNotAllowed { .. }
-            | Error::WorkDirNotAllowed { .. } => ErrorKind::PermissionDenied,
+            | Error::WorkDirNotAllowed { .. }
+            | Error::MountTargetNotAllowed { .. } => ErrorKind::PermissionDenied,
             Error::ExecutorNotFound { .. }
             | Error::ProgramNotFound { .. }
             | Error::NotFound { .. } => ErrorKind::NotFound,

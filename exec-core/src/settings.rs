@@ -239,15 +239,7 @@ impl ExecutorSettings {
         if !self.is_confined() && self.work_dir_roots.is_empty() {
             return Ok((Some(asked), None));
         }
-        let confinement = WorkDirConfinement {
-            executor: self.id.clone(),
-            roots: self
-                .default_work_dir
-                .iter()
-                .chain(&self.work_dir_roots)
-                .cloned()
-                .collect(),
-        };
+        let confinement = self.work_dir_confinement();
         // A relative work dir is taken from default_work_dir, never from
         // wherever the host process happens to be.
         let absolute = match (&self.default_work_dir, asked.is_absolute()) {
@@ -268,6 +260,41 @@ impl ExecutorSettings {
             return Err(confinement.refusal(&dir, ""));
         }
         Ok((Some(dir), Some(confinement)))
+    }
+
+    /// On an executor with a whitelist, a call's mounts go only where it
+    /// could point its work dir (`default_work_dir`, `work_dir_roots`): a
+    /// mount over `/bin`, `/lib` or `/etc` would change what the whitelisted
+    /// program is, or what it loads, as `PATH` or `LD_PRELOAD` would.
+    fn check_mount_targets(&self, mounts: &[Mount]) -> Result<()> {
+        if !self.is_confined() || mounts.is_empty() {
+            return Ok(());
+        }
+        let confinement = self.work_dir_confinement();
+        for mount in mounts {
+            let target = confine::normalize(mount.target());
+            if !confinement.contains_lexically(&target) {
+                return Err(Error::MountTargetNotAllowed {
+                    executor: self.id.clone(),
+                    target,
+                    reason: confinement.reason(""),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The roots a call's work dir (and mount targets) must stay in.
+    fn work_dir_confinement(&self) -> WorkDirConfinement {
+        WorkDirConfinement {
+            executor: self.id.clone(),
+            roots: self
+                .default_work_dir
+                .iter()
+                .chain(&self.work_dir_roots)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Checks that the settings themselves are usable: the default environment's
@@ -327,6 +354,7 @@ impl ExecutorSettings {
         }
         let confined = self
             .check_call_env(&options)
+            .and_then(|()| self.check_mount_targets(&options.mounts))
             .and_then(|()| self.work_dir_for(asked_dir));
         let (work_dir, work_dir_confinement) = match confined {
             Ok(found) => found,
@@ -686,5 +714,46 @@ mod tests {
             .prepare("ls".into(), ExecOptions::new())
             .unwrap_err();
         assert!(err.to_string().starts_with("invalid default_env"), "{err}");
+    }
+
+    #[test]
+    fn a_whitelisted_executor_takes_mounts_only_where_a_work_dir_may_go() {
+        let confined = ExecutorSettings::new("app:box")
+            .with_default_work_dir("/work")
+            .with_work_dir_roots(["/data"])
+            .with_whitelist(Whitelist::parse(["echo hello"]).unwrap());
+        let mount =
+            |target: &str| ExecOptions::new().with_mount(crate::Mount::new("/srv/shared", target));
+        for allowed in ["/work", "/work/in", "/data/x"] {
+            assert!(
+                confined
+                    .prepare("echo hello".into(), mount(allowed))
+                    .is_ok(),
+                "{allowed}"
+            );
+        }
+        // Over the program, its libraries or /etc/ld.so.preload: another program.
+        for refused in [
+            "/bin",
+            "/usr/local/bin",
+            "/lib",
+            "/etc",
+            "/work/../etc",
+            "/",
+        ] {
+            let err = confined
+                .prepare("echo hello".into(), mount(refused))
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{refused}: {err}");
+            assert!(
+                err.to_string()
+                    .starts_with("executor app:box does not let a call mount anything at "),
+                "{err}"
+            );
+            assert!(err.to_string().contains("/work, /data"), "{err}");
+        }
+        // Without a whitelist the container is the boundary: any target.
+        let open = ExecutorSettings::new("app:open");
+        assert!(open.prepare("echo hello".into(), mount("/bin")).is_ok());
     }
 }

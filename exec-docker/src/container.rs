@@ -173,9 +173,10 @@ fn mounts(
             )));
         }
         // On a local daemon the path is ours to resolve: a symlink under a
-        // root must not lead out of it.
-        if host.is_local() {
-            if let Ok(resolved) = std::fs::canonicalize(&source) {
+        // root must not lead out of it, and the daemon gets the resolved path
+        // (a link changed after this check does not move the mount).
+        let source = match host.is_local().then(|| std::fs::canonicalize(&source)) {
+            Some(Ok(resolved)) => {
                 let roots = config
                     .mount_roots
                     .iter()
@@ -186,8 +187,10 @@ fn mounts(
                         roots_text(&config.mount_roots)
                     )));
                 }
+                resolved
             }
-        }
+            _ => source,
+        };
         mounts.push(Mount {
             typ: Some(MountType::BIND),
             source: Some(utf8(source, "mounts")?),

@@ -607,3 +607,69 @@ async fn a_daemon_that_goes_away_mid_run_is_unavailable_within_bounds() {
         .ok();
     assert_nothing_left(&d.host, &id).await;
 }
+
+/// The attack: a whitelist allows `echo hello`; a call mounts a directory it
+/// may mount (under `mount_roots`) holding its own `echo` over a directory
+/// early in `PATH`, so another program answers to the whitelisted name. The
+/// control run, on an executor without a whitelist, shows the trap works;
+/// the whitelisted executor refuses any mount outside its work dir roots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cannot_mount_another_program_over_a_whitelisted_one() {
+    let Some(d) = daemon() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let tools = root.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    std::fs::write(
+        tools.join("echo"),
+        "#!/bin/sh\nprintf 'not the real echo\\n'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        tools.join("echo"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let over_path =
+        || ExecOptions::new().with_mount(Mount::new(&tools, "/usr/local/bin").with_read_only(true));
+    // Control: no whitelist, the mount is taken and the planted echo runs.
+    let open = builder(&d)
+        .mount_root(root.path())
+        .build(settings("mount-open"))
+        .unwrap();
+    let out = run(&open, "echo hello", over_path()).await;
+    assert_eq!(stdout(&out), "not the real echo\n");
+    // Whitelisted: refused before anything runs, naming the target.
+    let confined = builder(&d)
+        .mount_root(root.path())
+        .build(
+            settings("mount-confined")
+                .with_default_work_dir("/work")
+                .with_whitelist(
+                    exec_core::Whitelist::parse(["echo hello", "cat /work/in/echo"]).unwrap(),
+                ),
+        )
+        .unwrap();
+    for target in ["/usr/local/bin", "/bin", "/lib", "/etc", "/work/../bin"] {
+        let options = ExecOptions::new().with_mount(Mount::new(&tools, target));
+        let err = confined
+            .create_process("echo hello".into(), options)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{target}: {err}");
+        assert!(
+            err.to_string()
+                .contains("does not let a call mount anything at"),
+            "{err}"
+        );
+    }
+    // Inside the work dir it is data, and the whitelisted command reads it.
+    let options =
+        ExecOptions::new().with_mount(Mount::new(&tools, "/work/in").with_read_only(true));
+    let out = run(&confined, "cat /work/in/echo", options).await;
+    assert!(
+        stdout(&out).contains("not the real echo"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&confined, "echo hello", ExecOptions::new()).await;
+    assert_eq!(stdout(&out), "hello\n");
+}
