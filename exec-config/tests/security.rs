@@ -242,6 +242,49 @@ async fn a_relative_program_is_the_one_in_default_work_dir_whatever_the_call_wor
     );
 }
 
+/// (Found in review.) With a whitelisted `./build.sh` and no
+/// `default_work_dir`, the program was found from the call's work dir: a
+/// hostile checkout's `build.sh` ran. The control run on an executor without
+/// a whitelist shows the trap; the whitelisted one refuses before anything runs.
+#[tokio::test]
+async fn a_relative_program_without_default_work_dir_is_refused_not_found_from_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = dir.path().join("checkouts/attacker");
+    std::fs::create_dir_all(&hostile).unwrap();
+    let script = hostile.join("build.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hostile\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let yaml = format!(
+        "- name: build\n  kind: exec.native\n  default_env: {{ PATH: \"{PATH}\" }}\n  \
+         work_dir_roots: [\"{roots}\"]\n  command_whitelist: [\"./build.sh\"]\n\
+         - name: open\n  kind: exec.native\n  default_env: {{ PATH: \"{PATH}\" }}\n",
+        roots = dir.path().join("checkouts").display()
+    );
+    let registry = Registry::from_yaml(&yaml, Path::new("security.yaml"), Some("app")).unwrap();
+    let call = || ExecOptions::new().with_work_dir(&hostile);
+    let open = registry.get("app:open").unwrap();
+    let output = open
+        .create_process("./build.sh".into(), call())
+        .unwrap()
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.stdout_lossy(),
+        "hostile\n",
+        "control: the trap works"
+    );
+    let build = registry.get("app:build").unwrap();
+    let err = build
+        .create_process("./build.sh".into(), call())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(
+        err.to_string().contains("no absolute default_work_dir"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bad_env_allow_and_work_dir_roots_fail_the_load_where_they_are_written() {
     let cases = [

@@ -73,6 +73,12 @@ pub const HOOKS: &[&str] = &[
     "PHP_INI_SCAN_DIR",
     "TCLLIBPATH",
     "PIP_*",
+    "MAVEN_OPTS",
+    "GRADLE_OPTS",
+    "JAVA_OPTS",
+    "ANT_OPTS",
+    "CORECLR_*",
+    "DOTNET_*",
     // Build tools: the compilers they run and the options they pass.
     "MAKE*",
     "MFLAGS",
@@ -92,6 +98,10 @@ pub const HOOKS: &[&str] = &[
     "RUSTDOCFLAGS",
     "GOFLAGS",
     "GOTOOLCHAIN",
+    "GOENV",
+    "GOROOT",
+    "GCC_EXEC_PREFIX",
+    "COMPILER_PATH",
     // Tools that run other programs.
     "GIT_*",
     "SSH_*",
@@ -112,10 +122,22 @@ pub const HOOKS: &[&str] = &[
     "KUBECONFIG",
     "TERMINFO*",
     "GNUPGHOME",
+    "TAR_OPTIONS",
+    "RSYNC_RSH",
+    "RSYNC_CONNECT_PROG",
+    "OPENSSL_MODULES",
+    "GTK_MODULES",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "VIMINIT",
+    "EXINIT",
+    "MYVIMRC",
+    "TF_CLI_ARGS*",
 ];
 
 /// Whether a call may set `name` only when `env_allow` names it exactly (see
-/// [`HOOKS`]).
+/// [`HOOKS`]). Compared without regard to ASCII case: some programs read
+/// lower-case forms too (npm's `npm_config_*`).
 ///
 /// ```
 /// use exec_core::confine::is_hook;
@@ -124,7 +146,8 @@ pub const HOOKS: &[&str] = &[
 /// assert!(!is_hook("LANG") && !is_hook("APP_MODE"));
 /// ```
 pub fn is_hook(name: &str) -> bool {
-    HOOKS.iter().any(|pattern| matches_pattern(pattern, name))
+    let name = name.to_ascii_uppercase();
+    HOOKS.iter().any(|pattern| matches_pattern(pattern, &name))
 }
 
 fn matches_pattern(pattern: &str, name: &str) -> bool {
@@ -364,6 +387,19 @@ mod tests {
             "GOFLAGS",
             "GOTOOLCHAIN",
             "PIP_INDEX_URL",
+            // Found in review: tar --to-command, rsync's remote shell, JVM
+            // -javaagent through build tools' options, gcc's helper lookup,
+            // AWS credential_process, vim's startup commands, npm's lower case.
+            "TAR_OPTIONS",
+            "RSYNC_RSH",
+            "MAVEN_OPTS",
+            "GRADLE_OPTS",
+            "GCC_EXEC_PREFIX",
+            "AWS_CONFIG_FILE",
+            "VIMINIT",
+            "TF_CLI_ARGS_plan",
+            "npm_config_script_shell",
+            "ld_preload",
         ] {
             assert!(!star.allows(hook), "{hook}");
             assert!(EnvAllow::parse([hook]).unwrap().allows(hook), "{hook}");

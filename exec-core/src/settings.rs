@@ -365,6 +365,27 @@ impl ExecutorSettings {
         };
         // With a whitelist the program is the one the config names: looked up
         // in the entry's own PATH, a relative one from default_work_dir.
+        // A relative program on a confined executor needs an absolute
+        // default_work_dir to be found from; otherwise the backend would find
+        // it from the work dir, which a call chooses.
+        let program = argv.first().map_or("", String::as_str);
+        let relative_program = program.contains('/') && !program.starts_with('/');
+        let anchored = self
+            .default_work_dir
+            .as_deref()
+            .is_some_and(Path::is_absolute);
+        if self.is_confined() && relative_program && !anchored {
+            let error = Error::InvalidArgument {
+                field: "command".to_owned(),
+                reason: format!(
+                    "executor {} has a command whitelist and no absolute default_work_dir to find \
+                     the relative program {program:?} in (it would be found from the call's work dir)",
+                    self.id
+                ),
+            };
+            audit.denied(&error.to_string());
+            return Err(error);
+        }
         let (search_path, program_dir) = if self.is_confined() {
             (
                 self.default_env.get("PATH").cloned(),
@@ -755,5 +776,40 @@ mod tests {
         // Without a whitelist the container is the boundary: any target.
         let open = ExecutorSettings::new("app:open");
         assert!(open.prepare("echo hello".into(), mount("/bin")).is_ok());
+    }
+
+    #[test]
+    fn a_relative_program_needs_an_absolute_default_work_dir_on_a_whitelisted_executor() {
+        let whitelist = Whitelist::parse(["./build.sh"]).unwrap();
+        let call = || ExecOptions::new().with_work_dir("/srv/checkouts/attacker");
+        for (settings, options) in [
+            (
+                ExecutorSettings::new("app:build")
+                    .with_work_dir_roots(["/srv/checkouts"])
+                    .with_whitelist(whitelist.clone()),
+                call(),
+            ),
+            (
+                ExecutorSettings::new("app:build")
+                    .with_default_work_dir("srv")
+                    .with_whitelist(whitelist.clone()),
+                ExecOptions::new(),
+            ),
+        ] {
+            let err = settings.prepare("./build.sh".into(), options).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+            assert!(
+                err.to_string().contains("no absolute default_work_dir"),
+                "{err}"
+            );
+        }
+        let anchored = ExecutorSettings::new("app:build")
+            .with_default_work_dir("/srv/checkouts")
+            .with_whitelist(whitelist);
+        let prepared = anchored.prepare("./build.sh".into(), call()).unwrap();
+        assert_eq!(
+            prepared.program_dir.as_deref(),
+            Some(Path::new("/srv/checkouts"))
+        );
     }
 }
