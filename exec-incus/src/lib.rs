@@ -165,6 +165,7 @@ impl Executor for IncusExecutor {
         Ok(Box::new(process::IncusProcess::new(
             command,
             self.target.clone(),
+            self.settings.is_confined(),
         )))
     }
 }

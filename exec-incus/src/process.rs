@@ -68,6 +68,8 @@ enum State {
 pub struct IncusProcess {
     command: PreparedCommand,
     target: Arc<Target>,
+    /// The executor has a whitelist: the work dir is never left to the server.
+    confined: bool,
     pipes: Pipes,
     backend_pipes: Mutex<Option<BackendPipes>>,
     state: Mutex<State>,
@@ -81,11 +83,12 @@ pub struct IncusProcess {
 }
 
 impl IncusProcess {
-    pub(crate) fn new(command: PreparedCommand, target: Arc<Target>) -> Self {
+    pub(crate) fn new(command: PreparedCommand, target: Arc<Target>, confined: bool) -> Self {
         let (pipes, backend_pipes) = command.pipes();
         Self {
             command,
             target,
+            confined,
             pipes,
             backend_pipes: Mutex::new(Some(backend_pipes)),
             state: Mutex::new(State::Created),
@@ -120,6 +123,12 @@ impl IncusProcess {
                 self.command.work_dir.clone(),
                 self.command.work_dir.is_some(),
             ),
+        };
+        // Without a cwd the server runs in the environment's HOME, which a call
+        // may set: on a confined executor the root directory instead.
+        let cwd = match cwd {
+            None if self.confined => Some(std::path::PathBuf::from("/")),
+            other => other,
         };
         let mut argv = self.argv();
         if let Some(program) = self.program_from_config_path().await? {

@@ -507,6 +507,44 @@ async fn a_confined_executor_holds_work_dir_and_program_lookup_in_the_instance()
         .unwrap();
     let out = step("output", process.output()).await.unwrap();
     assert_eq!(out.stdout_lossy(), "hello\n");
+    // (Found in review.) Without a default_work_dir the server would run in
+    // the environment's HOME, which a call allowed HOME could point anywhere:
+    // the control run without a whitelist shows it; the confined one runs in /.
+    let home = exec_core::confine::EnvAllow::parse(["HOME"]).unwrap();
+    let call = || ExecOptions::new().with_env("HOME", format!("{base}/evilbin"));
+    let open = IncusBuilder::new(&daemon.instance)
+        .with_host(daemon.unix_host())
+        .build(self::settings("home-open"))
+        .unwrap();
+    let out = step(
+        "output",
+        open.create_process("pwd".into(), call()).unwrap().output(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.stdout_lossy(),
+        format!("{base}/evilbin\n"),
+        "control: HOME moves the cwd"
+    );
+    let confined = IncusBuilder::new(&daemon.instance)
+        .with_host(daemon.unix_host())
+        .build(
+            self::settings("home-confined")
+                .with_env_allow(home)
+                .with_whitelist(exec_core::Whitelist::parse(["pwd"]).unwrap()),
+        )
+        .unwrap();
+    let out = step(
+        "output",
+        confined
+            .create_process("pwd".into(), call())
+            .unwrap()
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.stdout_lossy(), "/\n");
     run(&setup, &format!("rm -rf {base}")).await;
 }
 
