@@ -335,8 +335,16 @@ impl OutputSink {
     pub async fn pump<R: AsyncRead + Unpin>(mut self, mut source: R) -> io::Result<u64> {
         loop {
             let mut chunk = self.pool.take();
-            if source.read_buf(&mut chunk).await? == 0 {
+            let read = source.read_buf(&mut chunk).await?;
+            if read == 0 {
                 return Ok(self.written);
+            }
+            // The budget counts bytes: a short read keeps only what it holds,
+            // or a byte-at-a-time writer would queue 64 KiB per byte.
+            if read < READ_CHUNK / 8 {
+                let exact = chunk.clone();
+                self.pool.give(chunk);
+                chunk = exact;
             }
             self.send(chunk).await;
         }
@@ -525,6 +533,33 @@ mod tests {
         drop(sink);
         assert_eq!(reader.read_chunk(10).await.unwrap(), None);
         assert_eq!(reader.read_chunk(10).await.unwrap(), None);
+    }
+
+    /// A writer of one byte at a time: each unread piece holds about what
+    /// it carries, not a 64 KiB buffer (the budget counts bytes).
+    #[tokio::test]
+    async fn short_reads_do_not_hold_whole_buffers() {
+        let (pipes, backend) = Pipes::new(None, 1024 * 1024);
+        let mut reader = pipes.take_stdout().unwrap();
+        let (mut writer, source) = tokio::io::duplex(16);
+        let pump = tokio::spawn(backend.stdout.pump(source));
+        for _ in 0..100 {
+            writer.write_all(b"x").await.unwrap();
+            writer.flush().await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        drop(writer);
+        assert_eq!(pump.await.unwrap().unwrap(), 100);
+        let mut total = 0;
+        while let Some(chunk) = reader.read_chunk(READ_CHUNK).await.unwrap() {
+            assert!(
+                chunk.capacity() < READ_CHUNK / 8,
+                "{} bytes held",
+                chunk.capacity()
+            );
+            total += chunk.len();
+        }
+        assert_eq!(total, 100);
     }
 
     #[tokio::test]
