@@ -344,9 +344,18 @@ pub fn normalize(path: &Path) -> PathBuf {
     for component in path.components() {
         match component {
             Component::CurDir => {}
+            // `..` above `/` stays at `/`; a relative path keeps its leading `..`s.
             Component::ParentDir => {
-                if !out.pop() {
+                let above_start = matches!(
+                    out.components().next_back(),
+                    None | Some(Component::ParentDir)
+                );
+                if above_start {
                     out.push(component);
+                } else if out.has_root() && out.parent().is_none() {
+                    // At `/`: nothing above it.
+                } else {
+                    out.pop();
                 }
             }
             other => out.push(other),
@@ -423,5 +432,9 @@ mod tests {
         assert_eq!(normalize(Path::new("/app/../etc")), Path::new("/etc"));
         assert_eq!(normalize(Path::new("/app/./repo/")), Path::new("/app/repo"));
         assert_eq!(normalize(Path::new("/../..")), Path::new("/"));
+        assert_eq!(normalize(Path::new("/..")), Path::new("/"));
+        assert_eq!(normalize(Path::new("/../etc")), Path::new("/etc"));
+        assert_eq!(normalize(Path::new("a/../..")), Path::new(".."));
+        assert_eq!(normalize(Path::new("../../a")), Path::new("../../a"));
     }
 }
