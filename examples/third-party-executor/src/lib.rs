@@ -180,12 +180,21 @@ impl Process for HostProcess {
             let mut child = command.spawn().map_err(|e| {
                 Error::backend_io(BACKEND, format!("start {:?}", self.command.display()), e)
             })?;
-            let pgid = Pid::from_raw(
-                child
-                    .id()
-                    .and_then(|id| i32::try_from(id).ok())
-                    .unwrap_or(0),
-            );
+            // Never pid 0: killpg(0) would signal our own process group.
+            let pgid = child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .map(Pid::from_raw)
+                .ok_or_else(|| {
+                    Error::backend(
+                        BACKEND,
+                        ErrorKind::Other,
+                        format!(
+                            "{:?} exited before its pid was known",
+                            self.command.display()
+                        ),
+                    )
+                })?;
             *group = Group::Running(pgid);
             drop(group);
             self.command.audit.started(None);
