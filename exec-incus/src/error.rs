@@ -200,16 +200,9 @@ impl IncusError {
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            IncusError::Config { .. } => ErrorKind::Invalid,
-            IncusError::Pem { source, .. } => match source
-                .as_ref()
-                .and_then(|s| s.downcast_ref::<io::Error>())
-                .map(io::Error::kind)
-            {
-                Some(io::ErrorKind::NotFound) => ErrorKind::NotFound,
-                Some(io::ErrorKind::PermissionDenied) => ErrorKind::PermissionDenied,
-                _ => ErrorKind::Invalid,
-            },
+            // A certificate file that cannot be used is a bad setting, as
+            // `into_core` reports it.
+            IncusError::Config { .. } | IncusError::Pem { .. } => ErrorKind::Invalid,
             IncusError::Connect { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 _ => ErrorKind::Unavailable,
