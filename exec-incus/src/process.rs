@@ -47,6 +47,18 @@ pub(crate) struct Target {
     pub(crate) close_grace: Duration,
 }
 
+impl Target {
+    /// `/1.0/instances/{name}/files?path=…` for `path` in the instance.
+    fn files_url(&self, path: &Path) -> String {
+        format!(
+            "/1.0/instances/{}/files?path={}{}",
+            encode(&self.instance),
+            encode(&path.to_string_lossy()),
+            self.client.project_query(false)
+        )
+    }
+}
+
 /// How a started command ended, as the supervisor saw it.
 #[derive(Debug, Clone)]
 enum Outcome {
@@ -300,7 +312,12 @@ impl IncusProcess {
             .unwrap_or_else(|| INCUS_DEFAULT_PATH.to_owned());
         for dir in search_path.split(':').filter(|d| d.starts_with('/')) {
             let candidate = Path::new(dir).join(program);
-            if self.file_type(&candidate).await?.is_some() {
+            // A directory of that name is not the program (symlinks are:
+            // busybox's applets are links).
+            if matches!(
+                self.file_type(&candidate).await?.as_deref(),
+                Some("file" | "symlink")
+            ) {
                 return Ok(Some(candidate.to_string_lossy().into_owned()));
             }
         }
@@ -371,7 +388,7 @@ impl IncusProcess {
                     message: format!("work dir {path:?}: more than {MAX_SYMLINKS} symlinks"),
                 });
             }
-            let files = self.files_path(&candidate);
+            let files = self.target.files_url(&candidate);
             let link = client
                 .request(hyper::Method::GET, &files, None, REQUEST_TIMEOUT)
                 .await?;
@@ -384,16 +401,6 @@ impl IncusProcess {
             pending.extend(components(Path::new(&target)));
         }
         Ok(resolved)
-    }
-
-    /// `/1.0/instances/{name}/files?path=…`.
-    fn files_path(&self, path: &Path) -> String {
-        format!(
-            "/1.0/instances/{}/files?path={}{}",
-            encode(&self.target.instance),
-            encode(&path.to_string_lossy()),
-            self.target.client.project_query(false)
-        )
     }
 
     /// What `path` is in the instance (`directory`, `file`, `symlink`;
@@ -799,12 +806,7 @@ async fn file_type(
     path: &Path,
 ) -> std::result::Result<Option<String>, IncusError> {
     let client = &target.client;
-    let files = format!(
-        "/1.0/instances/{}/files?path={}{}",
-        encode(&target.instance),
-        encode(&path.to_string_lossy()),
-        client.project_query(false)
-    );
+    let files = target.files_url(path);
     let head = client
         .request(hyper::Method::HEAD, &files, None, REQUEST_TIMEOUT)
         .await?;
