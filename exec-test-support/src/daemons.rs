@@ -44,21 +44,21 @@ impl DockerTls {
     }
 }
 
-fn var(name: &str) -> Result<String, String> {
+/// The variable `name`, unset or empty being the same: why not, naming
+/// the `daemon` xtask would have provisioned.
+pub(crate) fn var(name: &str, daemon: &str) -> Result<String, String> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
-            format!(
-                "{name} is not set (cargo xtask test-all provisions a Docker daemon and sets it)"
-            )
+            format!("{name} is not set (cargo xtask test-all provisions {daemon} and sets it)")
         })
 }
 
 /// The local Docker daemon, if xtask said where it is and its socket is there.
 pub fn docker() -> Result<Docker, String> {
-    let host = var(DOCKER_HOST)?;
-    let image = var(DOCKER_IMAGE)?;
+    let host = var(DOCKER_HOST, "a Docker daemon")?;
+    let image = var(DOCKER_IMAGE, "a Docker daemon")?;
     if let Some(path) = host.strip_prefix("unix://") {
         if !Path::new(path).exists() {
             return Err(format!(
@@ -71,9 +71,9 @@ pub fn docker() -> Result<Docker, String> {
 
 /// The TLS Docker daemon, if xtask said where it is.
 pub fn docker_tls() -> Result<DockerTls, String> {
-    let host = var(DOCKER_TLS_HOST)?;
-    let image = var(DOCKER_IMAGE)?;
-    let dir = PathBuf::from(var(DOCKER_TLS_DIR)?);
+    let host = var(DOCKER_TLS_HOST, "a Docker daemon")?;
+    let image = var(DOCKER_IMAGE, "a Docker daemon")?;
+    let dir = PathBuf::from(var(DOCKER_TLS_DIR, "a Docker daemon")?);
     for file in ["ca.pem", "cert.pem", "key.pem", "wrong-ca.pem"] {
         if !dir.join(file).exists() {
             return Err(format!(

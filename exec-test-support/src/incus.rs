@@ -40,11 +40,7 @@ impl IncusDaemon {
     ///
     /// A variable that is not set, or a socket that does not accept a connection.
     pub fn from_env() -> Result<Self, String> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| {
-                format!("{name} is not set (cargo xtask test-all provisions an incusd and sets it)")
-            })
-        };
+        let var = |name: &str| crate::daemons::var(name, "an incusd");
         let daemon = Self {
             socket: var("EXEC_INCUS_SOCKET")?.into(),
             instance: var("EXEC_INCUS_INSTANCE")?,
