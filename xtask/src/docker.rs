@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::provision::{apt_get, have_program};
+
 /// Where the private daemons keep everything (short: socket paths are
 /// limited to 108 bytes).
 const BASE: &str = "/tmp/exec-xtask-docker";
@@ -127,50 +129,27 @@ fn path_text(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// docker.io (dockerd, containerd, runc, docker-init), busybox-static for
 /// the image, openssl for the certificates: from Debian's packages when
 /// missing.
 fn install() -> Result<(), String> {
     let busybox = Path::new("/bin/busybox").exists();
-    if have("dockerd") && have("openssl") && busybox {
+    if have_program("dockerd") && have_program("openssl") && busybox {
         return Ok(());
     }
     eprintln!("xtask: docker: installing docker.io, busybox-static and openssl (apt-get)");
-    let apt = |args: &[&str]| -> Result<(), String> {
-        let status = Command::new("apt-get")
-            .args(["-o", "DPkg::Lock::Timeout=600", "-q", "-y"])
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .status()
-            .map_err(|e| format!("docker: cannot run apt-get: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "docker: apt-get {} failed ({status})",
-                args.join(" ")
-            ))
-        }
-    };
-    apt(&["update"])?;
-    apt(&[
-        "install",
-        "--no-install-recommends",
-        "docker.io",
-        "busybox-static",
-        "openssl",
-        "iptables",
-    ])
+    apt_get("docker", &["update"])?;
+    apt_get(
+        "docker",
+        &[
+            "install",
+            "--no-install-recommends",
+            "docker.io",
+            "busybox-static",
+            "openssl",
+            "iptables",
+        ],
+    )
 }
 
 /// Starts a dockerd whose every path is under `dir`, with `extra` flags,

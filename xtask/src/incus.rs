@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::provision::{apt_get, have_program};
+
 /// Where the private daemon keeps its state and where the test certificates
 /// and the image are built, unless `EXEC_INCUS_DIR` says otherwise.
 const STATE_DIR: &str = "/var/tmp/exec-incus";
@@ -171,11 +173,6 @@ fn succeeds(command: &mut Command) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn have_program(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
-}
-
 /// Incus from bookworm-backports, busybox-static and openssl, if missing.
 fn install() -> Result<(), String> {
     let busybox = Path::new("/bin/busybox").is_file();
@@ -189,18 +186,10 @@ fn install() -> Result<(), String> {
         std::fs::write(BACKPORTS_SOURCE, source)
             .map_err(|e| format!("incus: writing {BACKPORTS_SOURCE}: {e}"))?;
     }
-    let apt = |args: &[&str]| {
-        let mut command = Command::new("apt-get");
-        command
-            .args(["-o", "DPkg::Lock::Timeout=600", "-q", "-y"])
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        command
-    };
-    output("apt-get update", &mut apt(&["update"]))?;
-    output(
-        "apt-get install incus",
-        &mut apt(&[
+    apt_get("incus", &["update"])?;
+    apt_get(
+        "incus",
+        &[
             "install",
             "--no-install-recommends",
             "-t",
@@ -208,9 +197,8 @@ fn install() -> Result<(), String> {
             "incus",
             "busybox-static",
             "openssl",
-        ]),
-    )?;
-    Ok(())
+        ],
+    )
 }
 
 /// Starts `incusd` on `incus_dir` unless one answers there already; waits

@@ -20,6 +20,7 @@
 
 mod docker;
 mod incus;
+mod provision;
 
 use std::env;
 use std::path::{Path, PathBuf};
