@@ -125,54 +125,54 @@ pub fn docker_executor(
         });
     };
     let mut builder = DockerExecutor::builder(image)
-        .memory_limit(spec.memory_limit)
-        .cpu_quota(spec.cpu_quota)
-        .read_only_rootfs(spec.read_only_rootfs)
-        .no_new_privileges(spec.no_new_privileges)
-        .cap_drop(spec.cap_drop)
-        .cap_add(spec.cap_add)
-        .pids_limit(spec.pids_limit);
+        .with_memory_limit(spec.memory_limit)
+        .with_cpu_quota(spec.cpu_quota)
+        .with_read_only_rootfs(spec.read_only_rootfs)
+        .with_no_new_privileges(spec.no_new_privileges)
+        .with_cap_drop(spec.cap_drop)
+        .with_cap_add(spec.cap_add)
+        .with_pids_limit(spec.pids_limit);
     if let Some(host) = spec.host {
-        builder = builder.host(host);
+        builder = builder.with_host(host);
     }
     if let Some(ca) = spec.tls_ca {
-        builder = builder.tls_ca(ca);
+        builder = builder.with_tls_ca(ca);
     }
     if let Some(cert) = spec.tls_cert {
-        builder = builder.tls_cert(cert);
+        builder = builder.with_tls_cert(cert);
     }
     if let Some(key) = spec.tls_key {
-        builder = builder.tls_key(key);
+        builder = builder.with_tls_key(key);
     }
     if let Some(mode) = spec.network_mode {
-        builder = builder.network_mode(mode);
+        builder = builder.with_network_mode(mode);
     }
     for volume in spec.volumes {
-        builder = builder.volume(volume);
+        builder = builder.with_volume(volume);
     }
     if let Some(user) = spec.user {
-        builder = builder.user(user);
+        builder = builder.with_user(user);
     }
     if let Some(auto_remove) = spec.auto_remove {
-        builder = builder.auto_remove(auto_remove);
+        builder = builder.with_auto_remove(auto_remove);
     }
     for (path, options) in spec.tmpfs {
-        builder = builder.tmpfs(path, options);
+        builder = builder.with_tmpfs(path, options);
     }
     for (name, value) in spec.labels {
-        builder = builder.label(name, value);
+        builder = builder.with_label(name, value);
     }
     for (label, variable) in spec.labels_from_env {
-        builder = builder.label_from_env(label, variable);
+        builder = builder.with_label_from_env(label, variable);
     }
     if let Some(init) = spec.init {
-        builder = builder.init(init);
+        builder = builder.with_init(init);
     }
     if let Some(pull) = spec.pull {
-        builder = builder.pull(Pull::parse(&pull).map_err(invalid)?);
+        builder = builder.with_pull(Pull::parse(&pull).map_err(invalid)?);
     }
     for root in spec.mount_roots {
-        builder = builder.mount_root(root);
+        builder = builder.with_mount_root(root);
     }
     builder.build(settings).map_err(invalid)
 }

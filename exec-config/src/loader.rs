@@ -92,7 +92,6 @@ struct Origin {
 /// ```
 pub struct Loader {
     kinds: BTreeMap<String, Arc<dyn ErasedKind>>,
-    policy: Option<Arc<dyn Policy>>,
     registry: Registry,
     origins: HashMap<String, Origin>,
     max_config_bytes: usize,
@@ -103,7 +102,6 @@ impl fmt::Debug for Loader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Loader")
             .field("kinds", &self.kinds.keys().collect::<Vec<_>>())
-            .field("policy", &self.policy)
             .field("registry", &self.registry)
             .field("max_config_bytes", &self.max_config_bytes)
             .field("max_config_depth", &self.max_config_depth)
@@ -149,7 +147,6 @@ impl Loader {
     pub fn empty() -> Self {
         Self {
             kinds: BTreeMap::new(),
-            policy: None,
             registry: Registry::new(),
             origins: HashMap::new(),
             max_config_bytes: DEFAULT_MAX_CONFIG_BYTES,
@@ -172,9 +169,10 @@ impl Loader {
         self.kinds.keys().map(String::as_str)
     }
 
-    /// Sets the policy that every executor loaded from now on consults for its
-    /// commands (it is put in their [`ExecutorSettings`]), and that the registry
-    /// consults when an executor is acquired with [`Registry::get`].
+    /// Sets the policy that every executor loaded by this loader consults for
+    /// its commands — loaded before or after this call — and that the
+    /// registry consults when an executor is acquired with [`Registry::get`]
+    /// (the same as [`Registry::set_policy`] on the registry it makes).
     ///
     /// ```
     /// # #[cfg(feature = "native")] {
@@ -210,8 +208,7 @@ impl Loader {
     /// ```
     #[must_use]
     pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Self {
-        self.registry.set_policy(policy.clone());
-        self.policy = Some(policy);
+        self.registry.set_policy(policy);
         self
     }
 
@@ -506,7 +503,7 @@ impl FileLoad<'_> {
         // Pass 3: each kind's own fields, and the executors.
         let mut by_kind: BTreeMap<&str, Vec<(usize, ExecutorSettings)>> = BTreeMap::new();
         for (index, entry) in &entries {
-            let settings = entry.settings(&namespace, self.loader.policy.clone());
+            let settings = entry.settings(&namespace, self.loader.registry.policy_slot());
             by_kind
                 .entry(entry.kind.as_str())
                 .or_default()
@@ -755,7 +752,7 @@ struct CheckedEntry {
 }
 
 impl CheckedEntry {
-    fn settings(&self, namespace: &str, policy: Option<Arc<dyn Policy>>) -> ExecutorSettings {
+    fn settings(&self, namespace: &str, policy: Arc<dyn Policy>) -> ExecutorSettings {
         let mut settings = ExecutorSettings::new(format!("{namespace}:{}", self.name))
             .with_default_env(self.default_env.clone())
             .with_whitelist(self.whitelist.clone())
@@ -767,10 +764,7 @@ impl CheckedEntry {
         if let Some(allow) = &self.env_allow {
             settings = settings.with_env_allow(allow.clone());
         }
-        if let Some(policy) = policy {
-            settings = settings.with_policy(policy);
-        }
-        settings
+        settings.with_policy(policy)
     }
 }
 

@@ -3,13 +3,17 @@
 use crate::error::ConfigError;
 use crate::loader::Loader;
 use crate::suggest::nearest;
+use exec_core::policy::{CommandRequest, PolicyDenial};
 use exec_core::{Error, Executor, Policy, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// Executors by id (`namespace:name`), each an `Arc<dyn Executor>`, and the
-/// policy asked when one is acquired. Cloning is cheap: executors are shared.
+/// policy: asked when an executor is acquired and, for every executor loaded
+/// from a config, for each of its commands — whenever it was set (see
+/// [`set_policy`](Registry::set_policy)). Cloning is cheap: executors, and
+/// the policy they consult, are shared.
 ///
 /// ```
 /// # #[cfg(feature = "native")] {
@@ -31,7 +35,42 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     executors: BTreeMap<String, Arc<dyn Executor>>,
-    policy: Option<Arc<dyn Policy>>,
+    policy: Arc<PolicySlot>,
+}
+
+/// The registry's policy, as the executors loaded into it hold it: a slot
+/// the registry fills, so that a policy set after loading governs their
+/// commands too.
+#[derive(Debug, Default)]
+pub(crate) struct PolicySlot(RwLock<Option<Arc<dyn Policy>>>);
+
+impl PolicySlot {
+    fn get(&self) -> Option<Arc<dyn Policy>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, policy: Arc<dyn Policy>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(policy);
+    }
+}
+
+impl Policy for PolicySlot {
+    fn check_acquire(&self, executor_id: &str) -> Result<(), PolicyDenial> {
+        match self.get() {
+            Some(policy) => policy.check_acquire(executor_id),
+            None => Ok(()),
+        }
+    }
+
+    fn check_command(&self, request: &CommandRequest<'_>) -> Result<(), PolicyDenial> {
+        match self.get() {
+            Some(policy) => policy.check_command(request),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Registry {
@@ -79,10 +118,41 @@ impl Registry {
         Ok(loader.into_registry())
     }
 
-    /// Sets the policy asked by [`Registry::get`] (it replaces one set before;
-    /// the executors' own settings, and so their commands, are not changed).
+    /// Sets the policy (it replaces one set before): asked by
+    /// [`Registry::get`] for every executor, and for each command of every
+    /// executor loaded from a config into this registry (or a clone of it),
+    /// loaded before or after this call. An executor added with
+    /// [`insert`](Registry::insert) keeps the policy of its own settings for
+    /// its commands.
+    ///
+    /// ```
+    /// # #[cfg(feature = "native")] {
+    /// use exec_config::Registry;
+    /// use exec_core::policy::{CommandRequest, Policy, PolicyDenial};
+    /// use exec_core::{ErrorKind, ExecOptions};
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(Debug)]
+    /// struct NoRm;
+    /// impl Policy for NoRm {
+    ///     fn check_command(&self, request: &CommandRequest<'_>) -> Result<(), PolicyDenial> {
+    ///         match request.argv()[0].as_str() {
+    ///             "rm" => Err(PolicyDenial::new("no deleting")),
+    ///             _ => Ok(()),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let registry = Registry::from_yaml("- { name: shell, kind: exec.native }", "inline.yaml".as_ref(), Some("app"))?
+    ///     .with_policy(Arc::new(NoRm));
+    /// let shell = registry.get("app:shell")?;
+    /// let err = shell.create_process("rm -rf /".into(), ExecOptions::new()).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_policy(&mut self, policy: Arc<dyn Policy>) {
-        self.policy = Some(policy);
+        self.policy.set(policy);
     }
 
     /// The registry with this policy (see [`set_policy`](Registry::set_policy)).
@@ -92,9 +162,14 @@ impl Registry {
         self
     }
 
-    /// The policy asked by [`Registry::get`], if one is set.
-    pub fn policy(&self) -> Option<&Arc<dyn Policy>> {
-        self.policy.as_ref()
+    /// The policy, if one is set.
+    pub fn policy(&self) -> Option<Arc<dyn Policy>> {
+        self.policy.get()
+    }
+
+    /// The slot executors loaded into this registry consult.
+    pub(crate) fn policy_slot(&self) -> Arc<dyn Policy> {
+        self.policy.clone()
     }
 
     /// Adds an executor built in code under `id` (usually its own
@@ -164,13 +239,11 @@ impl Registry {
                 suggestion: nearest(id, self.ids()),
             });
         };
-        if let Some(policy) = &self.policy {
-            if let Err(error) = exec_core::policy::check_acquire(policy.as_ref(), id) {
-                if let exec_core::Error::PolicyDenied { reason, .. } = &error {
-                    exec_core::audit::acquire_denied(id, reason);
-                }
-                return Err(error);
+        if let Err(error) = exec_core::policy::check_acquire(self.policy.as_ref(), id) {
+            if let exec_core::Error::PolicyDenied { reason, .. } = &error {
+                exec_core::audit::acquire_denied(id, reason);
             }
+            return Err(error);
         }
         exec_core::audit::acquired(id);
         Ok(executor.clone())

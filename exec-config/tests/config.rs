@@ -475,6 +475,43 @@ fn the_policy_is_asked_on_acquire_and_on_every_command() {
     );
 }
 
+/// The obvious way to add a policy — to the registry a file made — governs
+/// the commands of its executors too, not only their acquisition; and so
+/// does a policy set on a clone, or replaced later.
+#[test]
+fn a_policy_set_on_the_registry_after_loading_governs_every_command() {
+    let gatekeeper = Arc::new(Gatekeeper::default());
+    let registry = Registry::from_file("tests/good/executors.yaml", None)
+        .unwrap()
+        .with_policy(gatekeeper.clone());
+    assert_eq!(
+        registry.get("app:restricted").unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+    let shell = registry.get("app:shell").unwrap();
+    shell
+        .create_process("echo hi".into(), ExecOptions::new())
+        .unwrap();
+    assert_eq!(
+        *gatekeeper.commands.lock().unwrap(),
+        ["app:shell [\"echo\", \"hi\"]"]
+    );
+    #[derive(Debug)]
+    struct Nothing;
+    impl Policy for Nothing {
+        fn check_command(&self, _: &CommandRequest<'_>) -> Result<(), PolicyDenial> {
+            Err(PolicyDenial::new("nothing runs today"))
+        }
+    }
+    let mut clone = registry.clone();
+    clone.set_policy(Arc::new(Nothing));
+    let err = shell
+        .create_process("echo hi".into(), ExecOptions::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert!(err.to_string().contains("nothing runs today"), "{err}");
+}
+
 #[test]
 fn unknown_ids_suggest_the_nearest() {
     let registry = Registry::from_file("tests/good/executors.yaml", None).unwrap();

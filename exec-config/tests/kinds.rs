@@ -6,11 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use exec_config::{ConfigError, ExecutorKind, Loader};
+use exec_core::backend::PreparedCommand;
 use exec_core::policy::{Policy, PolicyDenial};
-use exec_core::{
-    CommandSpec, Error, ErrorKind, ExecOptions, Executor, ExecutorSettings, PreparedCommand,
-    Process,
-};
+use exec_core::{CommandSpec, Error, ErrorKind, ExecOptions, Executor, ExecutorSettings, Process};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -134,8 +132,8 @@ fn a_kind_of_ones_own_plugs_in_and_gets_its_fields() {
 
     let prepared = prepared.lock().unwrap();
     assert_eq!(prepared.len(), 1, "only the allowed command was prepared");
-    assert_eq!(prepared[0].argv, ["echo", "hi"]);
-    assert_eq!(prepared[0].env.get("PATH").unwrap(), "/usr/bin:/bin");
+    assert_eq!(prepared[0].argv(), ["echo", "hi"]);
+    assert_eq!(prepared[0].env().get("PATH").unwrap(), "/usr/bin:/bin");
 }
 
 #[test]
@@ -192,7 +190,8 @@ entries:
         Some("EUC-KR"),
         "cp949 is decoded as windows-949 (EUC-KR in the Encoding Standard)"
     );
-    assert!(shell.policy().is_none());
+    // The registry's policy, as a slot it fills when a policy is set.
+    assert!(shell.policy().is_some());
 
     assert_eq!(bare.id(), "app:bare");
     assert_eq!(bare.default_work_dir(), None);

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 /// The audit trail of one process: its span and the events of its life
 /// cycle. Made by [`ExecutorSettings::prepare`](crate::ExecutorSettings::prepare)
-/// and carried in the [`PreparedCommand`](crate::PreparedCommand); backends
+/// and carried in the [`PreparedCommand`](crate::backend::PreparedCommand); backends
 /// call its methods as the process moves on.
 #[derive(Debug, Clone)]
 pub struct Audit {

@@ -18,7 +18,7 @@
 //!   are resolved where the command runs ([`WorkDirConfinement::check_resolved`]).
 //! - **Programs**: with a whitelist, the program is looked up in the entry's own
 //!   `PATH` and a relative program (`./build.sh`) against `default_work_dir`:
-//!   see [`PreparedCommand::search_path`](crate::PreparedCommand::search_path).
+//!   see [`PreparedCommand::search_path`](crate::backend::PreparedCommand::search_path).
 
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;
@@ -266,7 +266,7 @@ impl EnvAllow {
 }
 
 /// Where a call's work dir must lie, carried by a
-/// [`PreparedCommand`](crate::PreparedCommand) for the backend's second check
+/// [`PreparedCommand`](crate::backend::PreparedCommand) for the backend's second check
 /// once symlinks are resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkDirConfinement {

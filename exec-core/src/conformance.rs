@@ -168,6 +168,15 @@ macro_rules! conformance_tests {
             output_is_decoded
             many_processes_at_once
             output_collects_everything_and_closes_stdin
+            close_during_start_kills_what_started
+            close_from_two_tasks_at_once
+            drop_during_start_leaves_nothing_in_flight
+            exit_143_of_its_own_is_a_code
+            signal_after_exit_does_nothing
+            three_waiters_and_a_close_agree
+            timeout_shorter_than_the_start
+            close_begins_before_it_is_awaited
+            close_keeps_its_grace_period
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
@@ -867,6 +876,229 @@ pub async fn oom_kill_is_reported_as_declared(backend: &dyn Backend) {
 }
 
 /// Runs futures concurrently on the current task (no extra dependency).
+/// Polls `future` once where it stands: a start begun, not finished.
+fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// `close` while `start` is still in flight (begun, not returned): the close
+/// waits for the start and kills what it started at once; that `start`
+/// returns `Ok` (it won the race) or `Invalid`; `wait` then reports a death
+/// by signal, promptly, and the process is `Closed`.
+pub async fn close_during_start_kills_what_started(backend: &dyn Backend) {
+    let exec = executor(backend, settings("close-during-start"));
+    let process = exec
+        .create_process("sleep 30".into(), ExecOptions::new())
+        .unwrap();
+    let mut start = process.start();
+    let started = Instant::now();
+    if let std::task::Poll::Ready(result) = poll_once(&mut start) {
+        result.expect("start");
+    }
+    step("close during start", process.close(false))
+        .await
+        .expect("close during start");
+    if let Err(err) = step("the start closed under it", start).await {
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    }
+    assert_eq!(process.state(), ProcessState::Closed);
+    match step("wait after a close during start", process.wait()).await {
+        Ok(status) => assert!(
+            matches!(status.signal(), Some(9 | 15)),
+            "killed by the close: {status}"
+        ),
+        Err(err) => assert_eq!(err.kind(), ErrorKind::Invalid, "{err}"),
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "close during start took {elapsed:?}"
+    );
+}
+
+/// Two tasks close at once: both return `Ok`, once the command has ended.
+pub async fn close_from_two_tasks_at_once(backend: &dyn Backend) {
+    let exec = executor(backend, settings("close-twice-at-once"));
+    let process: Arc<dyn crate::Process> = exec
+        .create_process("sleep 30".into(), ExecOptions::new())
+        .unwrap()
+        .into();
+    process.start().await.expect("start");
+    let closes = (0..2).map(|n| {
+        let process = process.clone();
+        tokio::spawn(async move { (n, process.close(n == 1).await) })
+    });
+    for close in futures_join_all(closes).await {
+        let (n, result) = close.expect("the close task");
+        result.unwrap_or_else(|e| panic!("close {n}: {e}"));
+        assert_eq!(process.state(), ProcessState::Closed);
+    }
+    let status = step("wait after two closes", process.wait())
+        .await
+        .expect("wait");
+    assert!(matches!(status.signal(), Some(9 | 15)), "{status}");
+}
+
+/// Dropping a process while its start is in flight: the launch finishes in
+/// the background and kills what it started; nothing stays in flight.
+pub async fn drop_during_start_leaves_nothing_in_flight(backend: &dyn Backend) {
+    let exec = executor(backend, settings("drop-during-start"));
+    let process = exec
+        .create_process("sleep 30".into(), ExecOptions::new())
+        .unwrap();
+    let mut start = process.start();
+    let _ = poll_once(&mut start);
+    drop(start);
+    drop(process);
+    // What other cases have in flight counts too, and ends too.
+    assert_eq!(
+        crate::backend::in_flight::idle(STEP).await,
+        0,
+        "the launch of a dropped process did not finish"
+    );
+}
+
+/// A command that exits 143 by itself exited with code 143: it was not
+/// killed by signal 15, which nobody sent.
+pub async fn exit_143_of_its_own_is_a_code(backend: &dyn Backend) {
+    let exec = executor(backend, settings("exit-143"));
+    for code in [129, 137, 143] {
+        let output = run(
+            exec.as_ref(),
+            ["sh", "-c", &format!("exit {code}")],
+            ExecOptions::new(),
+        )
+        .await;
+        let status = output.status;
+        assert_eq!(status.code(), Some(code), "{status}");
+        assert_eq!(status.signal(), None, "{status}");
+        assert_eq!(status.shell_code(), code, "{status}");
+    }
+}
+
+/// Signalling a command that has ended does nothing, and is not an error.
+pub async fn signal_after_exit_does_nothing(backend: &dyn Backend) {
+    let exec = executor(backend, settings("signal-after-exit"));
+    if !exec.capabilities().signals {
+        return;
+    }
+    let process = exec
+        .create_process(["sh", "-c", "exit 3"].into(), ExecOptions::new())
+        .unwrap();
+    process.start().await.expect("start");
+    let status = step("wait", process.wait()).await.expect("wait");
+    assert_eq!(status.code(), Some(3));
+    for signal in [15, 9, 1] {
+        process
+            .signal(signal)
+            .await
+            .unwrap_or_else(|e| panic!("signal {signal} after exit: {e}"));
+    }
+    assert_eq!(process.wait().await.expect("wait again"), status);
+    process.close(false).await.expect("close");
+}
+
+/// Three tasks wait while a fourth closes: every waiter gets the same status,
+/// a death by the close's signal.
+pub async fn three_waiters_and_a_close_agree(backend: &dyn Backend) {
+    let exec = executor(backend, settings("waiters"));
+    let process: Arc<dyn crate::Process> = exec
+        .create_process("sleep 30".into(), ExecOptions::new())
+        .unwrap()
+        .into();
+    process.start().await.expect("start");
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let process = process.clone();
+            tokio::spawn(async move { process.wait().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    step("close", process.close(true)).await.expect("close");
+    let statuses: Vec<_> = step("the waiters", futures_join_all(waiters))
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("waiter task").expect("wait"))
+        .collect();
+    assert_eq!(statuses[0].signal(), Some(9), "{}", statuses[0]);
+    assert!(statuses.iter().all(|s| *s == statuses[0]), "{statuses:?}");
+}
+
+/// A timeout shorter than the start itself counts from `start`: the command
+/// is killed as soon as it runs and `wait` reports `Timeout`.
+pub async fn timeout_shorter_than_the_start(backend: &dyn Backend) {
+    let exec = executor(backend, settings("timeout-in-start"));
+    let options = ExecOptions::new().with_timeout(Duration::from_millis(1));
+    let process = exec.create_process("sleep 30".into(), options).unwrap();
+    let started = Instant::now();
+    process.start().await.expect("start");
+    let err = step("wait for a timeout that fired during start", process.wait())
+        .await
+        .expect_err("timeout");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    process.close(false).await.expect("close");
+}
+
+/// Calling `close` begins the close before its future is polled: the
+/// process is `Closed` at once, and the command ends even though the future
+/// is dropped unpolled (what a caller that cannot wait, such as a script's
+/// `proc:close()`, relies on).
+pub async fn close_begins_before_it_is_awaited(backend: &dyn Backend) {
+    let exec = executor(backend, settings("close-begins"));
+    for force in [true, false] {
+        let process = exec
+            .create_process("sleep 30".into(), ExecOptions::new())
+            .unwrap();
+        process.start().await.expect("start");
+        drop(process.close(force));
+        assert_eq!(process.state(), ProcessState::Closed, "force {force}");
+        let status = step("the end of a close nobody awaited", process.wait())
+            .await
+            .expect("wait");
+        let expected = if force { 9 } else { 15 };
+        assert_eq!(status.signal(), Some(expected), "force {force}: {status}");
+    }
+}
+
+/// `close(false)` gives a command that ignores SIGTERM its grace period, then
+/// SIGKILL; the grace is the one setting every backend shares.
+pub async fn close_keeps_its_grace_period(backend: &dyn Backend) {
+    let grace = Duration::from_millis(400);
+    let exec = executor(backend, settings("close-grace").with_close_grace(grace));
+    if !exec.capabilities().signals {
+        return;
+    }
+    let process = exec
+        .create_process(
+            ["sh", "-c", "trap '' TERM; echo ready; sleep 30 & wait"].into(),
+            ExecOptions::new(),
+        )
+        .unwrap();
+    let mut stdout = process.take_stdout().unwrap();
+    process.start().await.expect("start");
+    let mut ready = vec![0; 6];
+    step(
+        "ready",
+        tokio::io::AsyncReadExt::read_exact(&mut stdout, &mut ready),
+    )
+    .await
+    .expect("read ready");
+    let started = Instant::now();
+    step("close(false)", process.close(false))
+        .await
+        .expect("close");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= grace, "closed in {elapsed:?}, before the grace");
+    assert!(
+        elapsed < grace + Duration::from_secs(8),
+        "closed in {elapsed:?}"
+    );
+    let status = process.wait().await.expect("wait");
+    assert_eq!(status.signal(), Some(9), "{status}");
+}
+
 async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
     F: std::future::Future + Send + 'static,

@@ -198,6 +198,20 @@ pub enum Error {
         after: Duration,
     },
 
+    /// A close gave up waiting: the command did not end within
+    /// [`KILL_WAIT`](crate::backend::KILL_WAIT) of SIGKILL, or was still
+    /// starting after [`START_WAIT`](crate::backend::START_WAIT). Kind
+    /// `Timeout`, on every backend.
+    #[error("closing {command:?} timed out: {reason} within {after:?}")]
+    CloseTimedOut {
+        /// The command, shortened for messages.
+        command: String,
+        /// How long the close waited.
+        after: Duration,
+        /// What it waited for.
+        reason: &'static str,
+    },
+
     /// A peer sent something that does not follow its protocol.
     #[error("protocol error from {peer}: {message}")]
     Protocol {
@@ -327,7 +341,7 @@ impl Error {
             | Error::ProgramNotFound { .. }
             | Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
-            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Timeout { .. } | Error::CloseTimedOut { .. } => ErrorKind::Timeout,
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::Io { source, .. } => io_kind(source.kind()),
             Error::ArgumentListTooLong { .. } => ErrorKind::Invalid,

@@ -21,10 +21,17 @@
 //!   nothing ([`env`](mod@env)), and the [`Policy`] is asked.
 //! - [`Error`] with [`ErrorKind`] — one error type whose messages name the thing.
 //! - [`decode`] — legacy output encodings (`cp949`, `shift_jis`, …) to UTF-8.
-//! - [`pipes`] — the pipes every backend uses, so output is never lost because
+//! - [`Pipes`] — the pipes every backend uses, so output is never lost because
 //!   `wait` ran before reading, and is handed over without a second copy.
 //! - [`audit`] — `tracing` events of what ran and what was refused (feature
 //!   `tracing`, on by default).
+//!
+//! For the crates that provide executors:
+//!
+//! - [`backend`] — the backend API: a backend supplies its transport (launch,
+//!   signal, exit, kill) and [`backend::ManagedProcess`] runs the one process
+//!   life cycle over it — state, start once, shared wait, timeout, signal
+//!   bookkeeping, close, kill on drop.
 //! - `conformance` (feature `conformance`) — the suite every backend runs,
 //!   including one written outside this project.
 //!
@@ -48,11 +55,11 @@
 //!
 //! // Quoting and spacing do not matter: the split words are compared.
 //! let command = settings.prepare("git   'status'".into(), ExecOptions::new().with_env("LANG", "C"))?;
-//! assert_eq!(command.argv, ["git", "status"]);
-//! assert_eq!(command.env.keys().collect::<Vec<_>>(), ["LANG", "PATH"]);
+//! assert_eq!(command.argv(), ["git", "status"]);
+//! assert_eq!(command.env().keys().collect::<Vec<_>>(), ["LANG", "PATH"]);
 //! // Words a caller already holds are the same command.
 //! let command = settings.prepare(["git", "status"].into(), ExecOptions::new())?;
-//! assert_eq!(command.argv, ["git", "status"]);
+//! assert_eq!(command.argv(), ["git", "status"]);
 //!
 //! // Anything else is refused before a process exists.
 //! let err = settings.prepare("git push --force".into(), ExecOptions::new()).unwrap_err();
@@ -76,6 +83,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backend;
 pub mod command_line;
 pub mod confine;
 pub mod decode;
@@ -84,7 +92,7 @@ mod error;
 mod executor;
 mod mount;
 mod output;
-pub mod pipes;
+mod pipes;
 pub mod policy;
 mod process;
 mod settings;
@@ -94,6 +102,7 @@ mod whitelist;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use backend::in_flight::settle;
 pub use command_line::CommandSpec;
 pub use error::{BoxError, Error, ErrorKind, MAX_ARG_STRLEN, Result, report};
 pub use executor::{BoxFuture, Capabilities, Executor};
@@ -102,6 +111,6 @@ pub use output::Output;
 pub use pipes::{OutputReader, Pipes, StdinWriter};
 pub use policy::Policy;
 pub use process::{Process, ProcessState};
-pub use settings::{DEFAULT_OUTPUT_BUFFER, ExecOptions, ExecutorSettings, PreparedCommand};
+pub use settings::{DEFAULT_CLOSE_GRACE, DEFAULT_OUTPUT_BUFFER, ExecOptions, ExecutorSettings};
 pub use status::ExitStatus;
 pub use whitelist::Whitelist;

@@ -34,7 +34,7 @@ pub type StdinWriter = Box<dyn AsyncWrite + Send + Unpin>;
 const STDIN_BUFFER: usize = 64 * 1024;
 
 /// The size of the pieces [`OutputSink::pump`] reads: what a pipe holds by default.
-pub const READ_CHUNK: usize = 64 * 1024;
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 enum StdinSlot {
     Open(DuplexStream),
@@ -325,7 +325,7 @@ impl OutputSink {
         self.send(data.to_vec()).await;
     }
 
-    /// Reads `source` to the end in pieces of up to [`READ_CHUNK`] bytes and
+    /// Reads `source` to the end in pieces of up to 64 KiB and
     /// sends each (no copy); returns the byte count. The user's stream ends
     /// with EOF when `source` ends.
     ///

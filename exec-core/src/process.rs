@@ -13,7 +13,8 @@ use std::fmt;
 ///
 /// `Created` → (`start`) → `Running` → (the command ends; seen by the
 /// backend, whether or not anyone waits) → `Exited` → (`close`) → `Closed`.
-/// `close` from `Created` or `Running` goes straight to `Closed`.
+/// `close` from `Created` or `Running` goes straight to `Closed`, and so does
+/// a `start` that fails: nothing runs and nothing more can be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProcessState {
@@ -51,7 +52,9 @@ impl fmt::Display for ProcessState {
 /// while another signals it, writes its stdin or reads its output.
 ///
 /// Life cycle: see [`ProcessState`]. Dropping a process that is still running
-/// kills it and everything it started.
+/// kills it and everything it started. Backends implement this trait through
+/// [`backend::ManagedProcess`](crate::backend::ManagedProcess), which runs the
+/// life cycle once for all of them.
 ///
 /// The pipes come from [`pipes`](Process::pipes); the provided methods
 /// `take_stdin`, `take_stdout`, `take_stderr`, `write_stdin` and `close_stdin`
@@ -100,13 +103,29 @@ pub trait Process: Send + Sync + fmt::Debug {
     fn wait(&self) -> BoxFuture<'_, Result<ExitStatus>>;
 
     /// Ends the command and releases everything: SIGTERM (SIGKILL if `force`, or
-    /// when the command has not ended after a short grace period), reaps it, drops
-    /// pipe handles that were not taken. Never blocks forever; closing twice, or
-    /// closing before `start`, is fine.
+    /// when the command has not ended after the grace period,
+    /// [`ExecutorSettings::with_close_grace`](crate::ExecutorSettings::with_close_grace)),
+    /// reaps it, drops pipe handles that were not taken. Never blocks
+    /// forever: at most the grace period, then
+    /// [`KILL_WAIT`](crate::backend::KILL_WAIT). Closing twice, from two tasks
+    /// at once, or before `start`, is fine. A close that finds the command
+    /// still starting waits for the start and kills it at once; that `start`
+    /// fails as `Invalid`.
+    ///
+    /// **The close begins when `close` is called**, before the returned future
+    /// is polled: when `close` returns, [`state`](Process::state) is `Closed`
+    /// and the rest (the signals, the grace period, the reap) goes on in a task
+    /// of the current tokio runtime even if the future is dropped. Awaiting
+    /// the future waits for the end and reports how it went. (Without a
+    /// runtime, the work is done by the future.) Every backend built on
+    /// [`backend::ManagedProcess`](crate::backend::ManagedProcess) keeps this
+    /// promise; the conformance suite checks it.
     ///
     /// # Errors
     ///
-    /// Only when the backend cannot reach the command (a daemon gone away).
+    /// [`Error::CloseTimedOut`](crate::Error::CloseTimedOut) (kind `Timeout`)
+    /// when the command did not end within the bound; the backend's error
+    /// when it cannot reach the command (a daemon gone away).
     fn close(&self, force: bool) -> BoxFuture<'_, Result<()>>;
 
     /// Takes the writer of stdin, once (see [`Pipes::take_stdin`]).

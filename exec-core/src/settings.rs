@@ -27,6 +27,10 @@ use std::time::Duration;
 /// before the process blocks on a full pipe: 1 MiB.
 pub const DEFAULT_OUTPUT_BUFFER: usize = 1024 * 1024;
 
+/// How long `close(false)` waits after SIGTERM before it sends SIGKILL, on
+/// every backend: 3 seconds.
+pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(3);
+
 /// The settings every executor kind shares, as configured in YAML
 /// (`default_work_dir`, `default_env`, `command_whitelist`, `output_encoding`)
 /// plus the executor's id and the embedder's policy.
@@ -39,8 +43,8 @@ pub const DEFAULT_OUTPUT_BUFFER: usize = 1024 * 1024;
 ///     .with_env_allow(exec_core::confine::EnvAllow::parse(["GIT_PAGER"])?)
 ///     .with_whitelist(Whitelist::parse(["git status"])?);
 /// let prepared = settings.prepare("git  'status'".into(), ExecOptions::new().with_env("GIT_PAGER", "cat"))?;
-/// assert_eq!(prepared.argv, ["git", "status"]);
-/// assert_eq!(prepared.env.len(), 2);
+/// assert_eq!(prepared.argv(), ["git", "status"]);
+/// assert_eq!(prepared.env().len(), 2);
 /// assert!(settings.prepare("git push".into(), ExecOptions::new()).is_err());
 /// # Ok::<(), exec_core::Error>(())
 /// ```
@@ -55,6 +59,7 @@ pub struct ExecutorSettings {
     policy: Option<Arc<dyn Policy>>,
     env_allow: Option<EnvAllow>,
     work_dir_roots: Vec<PathBuf>,
+    close_grace: Duration,
 }
 
 impl ExecutorSettings {
@@ -71,7 +76,29 @@ impl ExecutorSettings {
             policy: None,
             env_allow: None,
             work_dir_roots: Vec::new(),
+            close_grace: DEFAULT_CLOSE_GRACE,
         }
+    }
+
+    /// Sets how long `close(false)` waits after SIGTERM before it sends
+    /// SIGKILL (default [`DEFAULT_CLOSE_GRACE`]); the same on every backend.
+    ///
+    /// ```
+    /// use exec_core::ExecutorSettings;
+    /// use std::time::Duration;
+    ///
+    /// let settings = ExecutorSettings::new("app:shell").with_close_grace(Duration::from_millis(500));
+    /// assert_eq!(settings.close_grace(), Duration::from_millis(500));
+    /// ```
+    #[must_use]
+    pub fn with_close_grace(mut self, grace: Duration) -> Self {
+        self.close_grace = grace;
+        self
+    }
+
+    /// How long `close(false)` waits after SIGTERM before SIGKILL.
+    pub fn close_grace(&self) -> Duration {
+        self.close_grace
     }
 
     /// Sets which variables a call may set (config field `env_allow`; see
@@ -424,6 +451,7 @@ impl ExecutorSettings {
             mounts: options.mounts,
             output_encoding: self.output_encoding,
             output_buffer: self.output_buffer,
+            close_grace: self.close_grace,
             audit,
         })
     }
@@ -536,47 +564,93 @@ impl ExecOptions {
     }
 }
 
-/// A command that passed every check, ready for a backend to run.
+/// A command that passed every check — the whitelist, the confinement of
+/// its environment, work dir and mounts, and the policy — made only by
+/// [`ExecutorSettings::prepare`]: what a backend runs, and all it may run.
+/// Its parts are read-only.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct PreparedCommand {
-    /// The id of the executor that prepared it.
-    pub executor_id: String,
-    /// The command as a user would type it, shortened for messages.
+    executor_id: String,
     display: String,
+    argv: Vec<String>,
+    env: Env,
+    work_dir: Option<PathBuf>,
+    work_dir_confinement: Option<WorkDirConfinement>,
+    search_path: Option<String>,
+    program_dir: Option<PathBuf>,
+    timeout: Option<Duration>,
+    mounts: Vec<Mount>,
+    output_encoding: Option<&'static OutputEncoding>,
+    output_buffer: usize,
+    close_grace: Duration,
+    audit: Audit,
+}
+
+impl PreparedCommand {
+    /// The id of the executor that prepared it.
+    pub fn executor_id(&self) -> &str {
+        &self.executor_id
+    }
+
     /// The argument vector; never empty.
-    pub argv: Vec<String>,
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
     /// The merged environment: the only variables the child gets.
-    pub env: Env,
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
     /// The work dir, if any.
-    pub work_dir: Option<PathBuf>,
+    pub fn work_dir(&self) -> Option<&Path> {
+        self.work_dir.as_deref()
+    }
+
     /// When a call chose the work dir on a confined executor: the roots it
     /// must stay in once the backend resolved its symlinks
     /// ([`WorkDirConfinement::check_resolved`]).
-    pub work_dir_confinement: Option<WorkDirConfinement>,
+    pub fn work_dir_confinement(&self) -> Option<&WorkDirConfinement> {
+        self.work_dir_confinement.as_ref()
+    }
+
     /// The `PATH` to look the program up in (`None`: the backend's safe
     /// default). On an executor with a whitelist it is the entry's own
     /// `default_env` `PATH`, never one a call set; otherwise the merged
     /// environment's.
-    pub search_path: Option<String>,
+    pub fn search_path(&self) -> Option<&str> {
+        self.search_path.as_deref()
+    }
+
     /// The directory a relative program (`./build.sh`) is found from: on an
     /// executor with a whitelist its `default_work_dir`, never a call's work
     /// dir; otherwise the work dir. `None`: the host process's own.
-    pub program_dir: Option<PathBuf>,
+    pub fn program_dir(&self) -> Option<&Path> {
+        self.program_dir.as_deref()
+    }
+
     /// The timeout, counted from `start`.
-    pub timeout: Option<Duration>,
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
     /// Host paths the call asks to mount (form checked, permission not: that
     /// is the backend's, see [`refuse_mounts`](PreparedCommand::refuse_mounts)).
-    pub mounts: Vec<Mount>,
-    /// The encoding stdout and stderr are decoded from, if any.
-    pub output_encoding: Option<&'static OutputEncoding>,
-    /// Unread output buffered per stream.
-    pub output_buffer: usize,
-    /// The audit trail: backends report start, signals, exit, timeout and close.
-    pub audit: Audit,
-}
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
+    }
 
-impl PreparedCommand {
+    /// How long `close(false)` waits after SIGTERM before SIGKILL.
+    pub fn close_grace(&self) -> Duration {
+        self.close_grace
+    }
+
+    /// The audit trail: the life cycle reports start, signals, exit, timeout
+    /// and close; a backend may add its own events in its span.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
     /// The program: the first word.
     pub fn program(&self) -> &str {
         self.argv.first().map_or("", String::as_str)
@@ -590,7 +664,7 @@ impl PreparedCommand {
 
     /// The pipes for this command: the user's side (decoding applied) and
     /// the backend's side.
-    pub fn pipes(&self) -> (Pipes, BackendPipes) {
+    pub(crate) fn pipes(&self) -> (Pipes, BackendPipes) {
         Pipes::new(self.output_encoding, self.output_buffer)
     }
 
@@ -668,13 +742,13 @@ mod tests {
                 ExecOptions::new().with_work_dir("/b").with_env("B", "2"),
             )
             .unwrap();
-        assert_eq!(p.work_dir.as_deref(), Some(std::path::Path::new("/b")));
+        assert_eq!(p.work_dir(), Some(std::path::Path::new("/b")));
         assert_eq!(
-            p.env,
+            *p.env(),
             Env::from([("A".into(), "1".into()), ("B".into(), "2".into())])
         );
         let p = settings.prepare("ls".into(), ExecOptions::new()).unwrap();
-        assert_eq!(p.work_dir.as_deref(), Some(std::path::Path::new("/a")));
+        assert_eq!(p.work_dir(), Some(std::path::Path::new("/a")));
     }
 
     #[test]
@@ -807,9 +881,6 @@ mod tests {
             .with_default_work_dir("/srv/checkouts")
             .with_whitelist(whitelist);
         let prepared = anchored.prepare("./build.sh".into(), call()).unwrap();
-        assert_eq!(
-            prepared.program_dir.as_deref(),
-            Some(Path::new("/srv/checkouts"))
-        );
+        assert_eq!(prepared.program_dir(), Some(Path::new("/srv/checkouts")));
     }
 }

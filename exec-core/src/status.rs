@@ -19,8 +19,11 @@ use std::time::Duration;
 ///
 /// let status = ExitStatus::from_code(3, Duration::from_millis(5));
 /// assert_eq!((status.code(), status.shell_code()), (Some(3), 3));
+///
+/// // Equality is about how it ended, not how long it took.
+/// assert_eq!(status, ExitStatus::from_code(3, Duration::from_secs(9)));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy)]
 pub struct ExitStatus {
     termination: Termination,
     oom_killed: bool,
@@ -99,6 +102,20 @@ impl ExitStatus {
     /// How long the process ran, from start to exit.
     pub fn duration(&self) -> Duration {
         self.duration
+    }
+}
+
+impl PartialEq for ExitStatus {
+    fn eq(&self, other: &Self) -> bool {
+        (self.termination, self.oom_killed) == (other.termination, other.oom_killed)
+    }
+}
+
+impl Eq for ExitStatus {}
+
+impl std::hash::Hash for ExitStatus {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.termination, self.oom_killed).hash(state);
     }
 }
 

@@ -102,9 +102,9 @@ fn verdict(command: CommandSpec) -> Verdict {
     match settings().prepare(command, ExecOptions::new()) {
         Ok(prepared) => {
             assert!(
-                prepared.argv == ["git", "status"] || prepared.argv == ["echo", "hello"],
+                prepared.argv() == ["git", "status"] || prepared.argv() == ["echo", "hello"],
                 "allowed but runs {:?}",
-                prepared.argv
+                prepared.argv()
             );
             Runs
         }

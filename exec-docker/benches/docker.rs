@@ -130,9 +130,9 @@ async fn main() {
         return;
     };
     let exec = DockerExecutor::builder(&daemon.image)
-        .host(&daemon.host)
-        .network_mode("none")
-        .pull(Pull::Never)
+        .with_host(&daemon.host)
+        .with_network_mode("none")
+        .with_pull(Pull::Never)
         .build(ExecutorSettings::new("bench:docker"))
         .unwrap();
     let docker = bollard::Docker::connect_with_unix(

@@ -90,19 +90,19 @@ pub(crate) struct ContainerConfig {
 /// use exec_docker::{DockerExecutor, Pull};
 ///
 /// let executor = DockerExecutor::builder("busybox:1.36")
-///     .host("unix:///var/run/docker.sock")
-///     .network_mode("none")
-///     .read_only_rootfs(true)
-///     .cap_drop(["ALL"])
-///     .tmpfs("/tmp", "rw,size=16m")
-///     .memory_limit(64 * 1024 * 1024)
-///     .pids_limit(64)
-///     .pull(Pull::Never)
+///     .with_host("unix:///var/run/docker.sock")
+///     .with_network_mode("none")
+///     .with_read_only_rootfs(true)
+///     .with_cap_drop(["ALL"])
+///     .with_tmpfs("/tmp", "rw,size=16m")
+///     .with_memory_limit(64 * 1024 * 1024)
+///     .with_pids_limit(64)
+///     .with_pull(Pull::Never)
 ///     .build(ExecutorSettings::new("app:sandbox"))?;
 /// assert_eq!(executor.image(), "busybox:1.36");
 ///
 /// // Bad values are refused when the executor is built, naming the field.
-/// let err = DockerExecutor::builder("busybox").network_mode("wifi!").build(ExecutorSettings::new("app:x")).unwrap_err();
+/// let err = DockerExecutor::builder("busybox").with_network_mode("wifi!").build(ExecutorSettings::new("app:x")).unwrap_err();
 /// assert!(err.to_string().starts_with("invalid network_mode"), "{err}");
 /// # Ok::<(), exec_docker::DockerError>(())
 /// ```
@@ -151,7 +151,7 @@ impl DockerExecutorBuilder {
 
     /// The daemon: `unix:///path/to/docker.sock` or `tcp://HOST:PORT`.
     /// Without one, `DOCKER_HOST`, else `unix:///var/run/docker.sock`.
-    pub fn host(mut self, host: impl Into<String>) -> Self {
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
         self.host = Some(host.into());
         self
     }
@@ -159,51 +159,51 @@ impl DockerExecutorBuilder {
     /// The CA certificate (PEM) the daemon's certificate must chain to, for
     /// `tcp://` over TLS. Without the three TLS files, `DOCKER_TLS_VERIFY` +
     /// `DOCKER_CERT_PATH` (`ca.pem`, `cert.pem`, `key.pem`) are honoured.
-    pub fn tls_ca(mut self, path: impl Into<PathBuf>) -> Self {
+    pub fn with_tls_ca(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.ca = Some(path.into());
         self
     }
 
     /// The client certificate (PEM) presented to the daemon.
-    pub fn tls_cert(mut self, path: impl Into<PathBuf>) -> Self {
+    pub fn with_tls_cert(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.cert = Some(path.into());
         self
     }
 
     /// The client certificate's private key (PEM).
-    pub fn tls_key(mut self, path: impl Into<PathBuf>) -> Self {
+    pub fn with_tls_key(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.key = Some(path.into());
         self
     }
 
     /// `host`, `bridge`, `none`, `container:<name or id>`, or the name of a
     /// user-defined network. Without one, the daemon's default (`bridge`).
-    pub fn network_mode(mut self, mode: impl Into<String>) -> Self {
+    pub fn with_network_mode(mut self, mode: impl Into<String>) -> Self {
         self.config.network_mode = Some(mode.into());
         self
     }
 
     /// A bind or volume, `host:container[:ro|rw]`, as `docker run -v` takes it.
-    pub fn volume(mut self, volume: impl Into<String>) -> Self {
+    pub fn with_volume(mut self, volume: impl Into<String>) -> Self {
         self.config.volumes.push(volume.into());
         self
     }
 
     /// The user the command runs as: `name`, `uid` or `uid:gid`.
-    pub fn user(mut self, user: impl Into<String>) -> Self {
+    pub fn with_user(mut self, user: impl Into<String>) -> Self {
         self.config.user = Some(user.into());
         self
     }
 
     /// The memory limit in bytes (swap disabled); 0, the default, for none.
-    pub fn memory_limit(mut self, bytes: u64) -> Self {
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
         self.config.memory_limit = bytes;
         self
     }
 
     /// The CPU quota per 100 ms period in µs: 100000 is one CPU, 50000 half
     /// of one; 0, the default, for none.
-    pub fn cpu_quota(mut self, quota: u64) -> Self {
+    pub fn with_cpu_quota(mut self, quota: u64) -> Self {
         self.config.cpu_quota = quota;
         self
     }
@@ -212,25 +212,25 @@ impl DockerExecutorBuilder {
     /// (`docker run --rm`; default on). On, nothing is left behind even
     /// when this process is killed mid-run; off, containers stay for
     /// inspection until [`sweep`](crate::sweep) or `docker rm` removes them.
-    pub fn auto_remove(mut self, yes: bool) -> Self {
+    pub fn with_auto_remove(mut self, yes: bool) -> Self {
         self.config.auto_remove = yes;
         self
     }
 
     /// Mounts the image's root file system read-only.
-    pub fn read_only_rootfs(mut self, yes: bool) -> Self {
+    pub fn with_read_only_rootfs(mut self, yes: bool) -> Self {
         self.config.read_only_rootfs = yes;
         self
     }
 
     /// Sets `no-new-privileges`: setuid programs gain nothing.
-    pub fn no_new_privileges(mut self, yes: bool) -> Self {
+    pub fn with_no_new_privileges(mut self, yes: bool) -> Self {
         self.config.no_new_privileges = yes;
         self
     }
 
     /// Capabilities to drop (`ALL`, `NET_RAW`, `CAP_NET_RAW`, …).
-    pub fn cap_drop<I, S>(mut self, caps: I) -> Self
+    pub fn with_cap_drop<I, S>(mut self, caps: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -242,7 +242,7 @@ impl DockerExecutorBuilder {
     }
 
     /// Capabilities to add.
-    pub fn cap_add<I, S>(mut self, caps: I) -> Self
+    pub fn with_cap_add<I, S>(mut self, caps: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -252,20 +252,20 @@ impl DockerExecutorBuilder {
     }
 
     /// The most processes the container may hold; 0, the default, for no limit.
-    pub fn pids_limit(mut self, limit: u64) -> Self {
+    pub fn with_pids_limit(mut self, limit: u64) -> Self {
         self.config.pids_limit = limit;
         self
     }
 
     /// A tmpfs at `path` inside the container, with mount `options`
     /// (`rw,size=16m,mode=1777`; empty for the defaults).
-    pub fn tmpfs(mut self, path: impl Into<String>, options: impl Into<String>) -> Self {
+    pub fn with_tmpfs(mut self, path: impl Into<String>, options: impl Into<String>) -> Self {
         self.config.tmpfs.insert(path.into(), options.into());
         self
     }
 
     /// A label every container of this executor carries.
-    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.labels.insert(name.into(), value.into());
         self
     }
@@ -274,7 +274,11 @@ impl DockerExecutorBuilder {
     /// `label` = the call's `env[variable]`. A call without the variable is
     /// `INVALID`. At most [`MAX_ENV_LABELS`]; names up to [`MAX_LABEL_KEY`]
     /// bytes, values up to [`MAX_LABEL_VALUE`].
-    pub fn label_from_env(mut self, label: impl Into<String>, variable: impl Into<String>) -> Self {
+    pub fn with_label_from_env(
+        mut self,
+        label: impl Into<String>,
+        variable: impl Into<String>,
+    ) -> Self {
         self.config
             .labels_from_env
             .insert(label.into(), variable.into());
@@ -285,13 +289,13 @@ impl DockerExecutorBuilder {
     /// the command and reaps its children. On by default: without it the
     /// command is PID 1, which the kernel shields from signals it has no
     /// handler for, so `signal(15)` would not end a `sleep`.
-    pub fn init(mut self, yes: bool) -> Self {
+    pub fn with_init(mut self, yes: bool) -> Self {
         self.config.init = yes;
         self
     }
 
     /// When to pull the image (default [`Pull::Missing`]).
-    pub fn pull(mut self, pull: Pull) -> Self {
+    pub fn with_pull(mut self, pull: Pull) -> Self {
         self.config.pull = pull;
         self
     }
@@ -299,7 +303,7 @@ impl DockerExecutorBuilder {
     /// A host directory under which a call's [`Mount`](exec_core::Mount)s
     /// may take their source. Without any, every per-call mount is refused:
     /// a script that could mount any host path could mount `/`.
-    pub fn mount_root(mut self, dir: impl Into<PathBuf>) -> Self {
+    pub fn with_mount_root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.mount_roots.push(dir.into());
         self
     }
@@ -600,7 +604,7 @@ mod tests {
 
     fn build(builder: DockerExecutorBuilder) -> Result<DockerExecutor, DockerError> {
         builder
-            .host("unix:///nonexistent/docker.sock")
+            .with_host("unix:///nonexistent/docker.sock")
             .build(ExecutorSettings::new("test:docker"))
     }
 
@@ -608,17 +612,17 @@ mod tests {
     fn good_settings_build() {
         let built = build(
             DockerExecutor::builder("busybox:1")
-                .network_mode("container:abc123")
-                .volume("/srv/data:/data:ro")
-                .volume("cache:/cache")
-                .user("1000:1000")
-                .memory_limit(MIN_MEMORY_LIMIT)
-                .cpu_quota(50_000)
-                .cap_drop(["ALL"])
-                .cap_add(["CAP_NET_BIND_SERVICE"])
-                .tmpfs("/tmp", "rw,size=16m,mode=1777")
-                .label("team", "infra")
-                .label_from_env("tenant", "TENANT_ID"),
+                .with_network_mode("container:abc123")
+                .with_volume("/srv/data:/data:ro")
+                .with_volume("cache:/cache")
+                .with_user("1000:1000")
+                .with_memory_limit(MIN_MEMORY_LIMIT)
+                .with_cpu_quota(50_000)
+                .with_cap_drop(["ALL"])
+                .with_cap_add(["CAP_NET_BIND_SERVICE"])
+                .with_tmpfs("/tmp", "rw,size=16m,mode=1777")
+                .with_label("team", "infra")
+                .with_label_from_env("tenant", "TENANT_ID"),
         );
         assert!(built.is_ok(), "{built:?}");
     }
@@ -629,84 +633,90 @@ mod tests {
             (DockerExecutor::builder(""), "invalid image: it is empty"),
             (DockerExecutor::builder("bad image"), "invalid image"),
             (
-                DockerExecutor::builder("b").network_mode("a b"),
+                DockerExecutor::builder("b").with_network_mode("a b"),
                 "invalid network_mode",
             ),
             (
-                DockerExecutor::builder("b").network_mode("container:"),
+                DockerExecutor::builder("b").with_network_mode("container:"),
                 "invalid network_mode",
             ),
             (
-                DockerExecutor::builder("b").volume("/a"),
+                DockerExecutor::builder("b").with_volume("/a"),
                 "invalid volumes: \"/a\" is not two or three parts",
             ),
             (
-                DockerExecutor::builder("b").volume("/a:b"),
+                DockerExecutor::builder("b").with_volume("/a:b"),
                 "not an absolute path",
             ),
             (
-                DockerExecutor::builder("b").volume("/a:/b:rx"),
+                DockerExecutor::builder("b").with_volume("/a:/b:rx"),
                 "the mode \"rx\"",
             ),
             (
-                DockerExecutor::builder("b").volume(":/b"),
+                DockerExecutor::builder("b").with_volume(":/b"),
                 "empty host side",
             ),
-            (DockerExecutor::builder("b").user(""), "invalid user"),
+            (DockerExecutor::builder("b").with_user(""), "invalid user"),
             (
-                DockerExecutor::builder("b").memory_limit(1024),
+                DockerExecutor::builder("b").with_memory_limit(1024),
                 "below the daemon's minimum",
             ),
             (
-                DockerExecutor::builder("b").memory_limit(u64::MAX),
+                DockerExecutor::builder("b").with_memory_limit(u64::MAX),
                 "too large",
             ),
             (
-                DockerExecutor::builder("b").cpu_quota(10),
+                DockerExecutor::builder("b").with_cpu_quota(10),
                 "invalid cpu_quota",
             ),
             (
-                DockerExecutor::builder("b").cap_drop(["net_raw"]),
+                DockerExecutor::builder("b").with_cap_drop(["net_raw"]),
                 "invalid cap_drop",
             ),
             (
-                DockerExecutor::builder("b").cap_add([""]),
+                DockerExecutor::builder("b").with_cap_add([""]),
                 "invalid cap_add",
             ),
             (
-                DockerExecutor::builder("b").tmpfs("tmp", ""),
+                DockerExecutor::builder("b").with_tmpfs("tmp", ""),
                 "invalid tmpfs",
             ),
             (
-                DockerExecutor::builder("b").tmpfs("/tmp", "rw size"),
+                DockerExecutor::builder("b").with_tmpfs("/tmp", "rw size"),
                 "invalid tmpfs",
             ),
             (
-                DockerExecutor::builder("b").label("", "x"),
+                DockerExecutor::builder("b").with_label("", "x"),
                 "invalid labels",
             ),
             (
-                DockerExecutor::builder("b").label("exec.owner.pid", "1"),
+                DockerExecutor::builder("b").with_label("exec.owner.pid", "1"),
                 "exec-docker's own",
             ),
             (
-                DockerExecutor::builder("b").label("a", "x".repeat(MAX_LABEL_VALUE + 1)),
+                DockerExecutor::builder("b").with_label("a", "x".repeat(MAX_LABEL_VALUE + 1)),
                 "over 4096 bytes",
             ),
             (
-                DockerExecutor::builder("b").label_from_env("t", "A=B"),
+                DockerExecutor::builder("b").with_label_from_env("t", "A=B"),
                 "invalid labels_from_env",
             ),
             (
-                DockerExecutor::builder("b").mount_root("srv"),
+                DockerExecutor::builder("b").with_mount_root("srv"),
                 "invalid mount_roots",
             ),
             (
-                DockerExecutor::builder("b").tls_ca("/nonexistent/ca.pem"),
+                DockerExecutor::builder("b").with_tls_ca("/nonexistent/ca.pem"),
                 "tls_cert and tls_key missing",
             ),
-            (DockerExecutor::builder("b").host("ftp://x"), "invalid host"),
-            (DockerExecutor::builder("b").host("tcp://"), "invalid host"),
+            (
+                DockerExecutor::builder("b").with_host("ftp://x"),
+                "invalid host",
+            ),
+            (
+                DockerExecutor::builder("b").with_host("tcp://"),
+                "invalid host",
+            ),
         ];
         for (builder, expected) in cases {
             let err = builder
@@ -721,7 +731,7 @@ mod tests {
         }
         let mut many = DockerExecutor::builder("b");
         for n in 0..=MAX_ENV_LABELS {
-            many = many.label_from_env(format!("l{n}"), "V");
+            many = many.with_label_from_env(format!("l{n}"), "V");
         }
         assert!(build(many).unwrap_err().to_string().contains("at most 64"));
     }
@@ -731,8 +741,8 @@ mod tests {
         let settings = ExecutorSettings::new("app:x")
             .with_whitelist(exec_core::Whitelist::parse(["true"]).unwrap());
         let err = DockerExecutor::builder("b")
-            .label_from_env("tenant", "TENANT")
-            .host("unix:///x")
+            .with_label_from_env("tenant", "TENANT")
+            .with_host("unix:///x")
             .build(settings.clone())
             .unwrap_err();
         assert!(err.to_string().contains("add TENANT to env_allow"), "{err}");
@@ -740,8 +750,8 @@ mod tests {
             settings.with_env_allow(exec_core::confine::EnvAllow::parse(["TENANT"]).unwrap());
         assert!(
             DockerExecutor::builder("b")
-                .label_from_env("tenant", "TENANT")
-                .host("unix:///x")
+                .with_label_from_env("tenant", "TENANT")
+                .with_host("unix:///x")
                 .build(allowed)
                 .is_ok()
         );

@@ -7,7 +7,8 @@ use crate::client::Host;
 use crate::error::DockerError;
 use crate::sweep::Owner;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
-use exec_core::{Error, PreparedCommand};
+use exec_core::Error;
+use exec_core::backend::PreparedCommand;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -30,23 +31,22 @@ impl ContainerSpec {
     ) -> Result<Self, Error> {
         let labels = labels(config, command)?;
         let mounts = mounts(config, host, command)?;
-        let mut argv = command.argv.clone();
+        let mut argv = command.argv().to_vec();
         // On a confined executor a relative program (`./build.sh`) is the one
         // in default_work_dir, never one in a work dir the call chose.
-        if let (Some(dir), Some(program)) = (&command.program_dir, argv.first_mut()) {
+        if let (Some(dir), Some(program)) = (command.program_dir(), argv.first_mut()) {
             if program.contains('/') && !program.starts_with('/') {
                 *program = utf8(dir.join(&*program), "work_dir")?;
             }
         }
         let env = command
-            .env
+            .env()
             .iter()
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
         let working_dir = command
-            .work_dir
-            .as_ref()
-            .map(|dir| utf8(dir.clone(), "work_dir"))
+            .work_dir()
+            .map(|dir| utf8(dir.to_owned(), "work_dir"))
             .transpose()?;
         let memory = i64::try_from(config.memory_limit).unwrap_or(i64::MAX);
         let host_config = HostConfig {
@@ -112,12 +112,12 @@ fn labels(
 ) -> Result<BTreeMap<String, String>, Error> {
     let mut labels = config.labels.clone();
     for (label, variable) in &config.labels_from_env {
-        let Some(value) = command.env.get(variable) else {
+        let Some(value) = command.env().get(variable) else {
             return Err(Error::InvalidArgument {
                 field: "env".to_owned(),
                 reason: format!(
                     "executor {} labels each container {label:?} from the variable {variable}, which this call does not set",
-                    command.executor_id
+                    command.executor_id()
                 ),
             });
         };
@@ -133,7 +133,7 @@ fn labels(
         labels.insert(label.clone(), value.clone());
     }
     // Ours last: no config or call can forge them.
-    labels.extend(Owner::current().labels(&command.executor_id));
+    labels.extend(Owner::current().labels(command.executor_id()));
     Ok(labels)
 }
 
@@ -143,16 +143,16 @@ fn mounts(
     host: &Host,
     command: &PreparedCommand,
 ) -> Result<Vec<Mount>, Error> {
-    let mut mounts = Vec::with_capacity(command.mounts.len());
-    for mount in &command.mounts {
+    let mut mounts = Vec::with_capacity(command.mounts().len());
+    for mount in command.mounts() {
         let source = exec_core::confine::normalize(mount.source());
         let refused = |why: String| -> Error {
             let error = DockerError::MountNotAllowed {
-                executor: command.executor_id.clone(),
+                executor: command.executor_id().to_owned(),
                 path: mount.source().to_owned(),
                 reason: why,
             };
-            command.audit.denied(&error.to_string());
+            command.audit().denied(&error.to_string());
             error.into()
         };
         if config.mount_roots.is_empty() {

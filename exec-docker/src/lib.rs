@@ -32,17 +32,16 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let executor = DockerExecutor::builder("busybox:1.36")
-//!     .network_mode("none")
-//!     .read_only_rootfs(true)
-//!     .cap_drop(["ALL"])
-//!     .memory_limit(64 * 1024 * 1024)
-//!     .pull(Pull::Never)
+//!     .with_network_mode("none")
+//!     .with_read_only_rootfs(true)
+//!     .with_cap_drop(["ALL"])
+//!     .with_memory_limit(64 * 1024 * 1024)
+//!     .with_pull(Pull::Never)
 //!     .build(
 //!         ExecutorSettings::new("app:sandbox")
 //!             .with_whitelist(Whitelist::parse(["echo *"])?),
 //!     )?;
 //! let process = executor.create_process("echo hello".into(), ExecOptions::new())?;
-//! process.start().await?;
 //! let output = process.output().await?;
 //! assert_eq!(output.stdout, b"hello\n");
 //! assert_eq!(output.status.code(), Some(0));
@@ -71,7 +70,7 @@ pub use builder::{
 };
 pub use client::DEFAULT_HOST;
 pub use error::DockerError;
-pub use process::DockerProcess;
+pub use process::{DockerProcess, DockerTransport};
 pub use sweep::{
     LABEL_EXECUTOR, LABEL_MANAGED_BY, LABEL_OWNER_HOST, LABEL_OWNER_PID, LABEL_OWNER_START,
     LABEL_PREFIX, SweepReport, sweep,
@@ -80,14 +79,11 @@ pub use sweep::{
 use builder::ContainerConfig;
 use client::Client;
 use container::ContainerSpec;
+use exec_core::backend::ManagedProcess;
 use exec_core::{
     Capabilities, CommandSpec, ExecOptions, Executor, ExecutorSettings, Process, Result,
 };
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How long `close(false)` waits after SIGTERM before it sends SIGKILL.
-pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs each command in a new container. Made with
 /// [`DockerExecutor::builder`].
@@ -96,7 +92,6 @@ pub struct DockerExecutor {
     settings: ExecutorSettings,
     config: Arc<ContainerConfig>,
     client: Arc<Client>,
-    close_grace: Duration,
 }
 
 impl DockerExecutor {
@@ -114,15 +109,12 @@ impl DockerExecutor {
             settings,
             config,
             client: Arc::new(client),
-            close_grace: DEFAULT_CLOSE_GRACE,
         }
     }
 
-    /// Sets how long `close(false)` waits after SIGTERM before SIGKILL.
-    #[must_use]
-    pub fn with_close_grace(mut self, grace: Duration) -> Self {
-        self.close_grace = grace;
-        self
+    /// The executor's settings.
+    pub fn settings(&self) -> &ExecutorSettings {
+        &self.settings
     }
 
     /// The image every container starts from.
@@ -174,12 +166,11 @@ impl Executor for DockerExecutor {
     ) -> Result<Box<dyn Process>> {
         let command = self.settings.prepare(command, options)?;
         let spec = ContainerSpec::new(&self.config, self.client.host(), &command)?;
-        Ok(Box::new(DockerProcess::new(
-            command,
+        let transport = DockerTransport {
             spec,
-            self.config.clone(),
-            self.client.clone(),
-            self.close_grace,
-        )))
+            config: self.config.clone(),
+            client: self.client.clone(),
+        };
+        Ok(Box::new(ManagedProcess::new(command, transport)))
     }
 }

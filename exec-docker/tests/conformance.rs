@@ -18,14 +18,14 @@ struct Docker {
 impl Docker {
     fn builder(&self) -> exec_docker::DockerExecutorBuilder {
         let builder = DockerExecutor::builder(&self.image)
-            .host(&self.host)
-            .network_mode("none")
-            .pull(Pull::Never);
+            .with_host(&self.host)
+            .with_network_mode("none")
+            .with_pull(Pull::Never);
         match &self.tls {
             Some(dir) => builder
-                .tls_ca(dir.join("ca.pem"))
-                .tls_cert(dir.join("cert.pem"))
-                .tls_key(dir.join("key.pem")),
+                .with_tls_ca(dir.join("ca.pem"))
+                .with_tls_cert(dir.join("cert.pem"))
+                .with_tls_key(dir.join("key.pem")),
             None => builder,
         }
     }
@@ -44,7 +44,7 @@ impl Backend for Docker {
     ) -> Option<Result<Arc<dyn Executor>>> {
         let executor = self
             .builder()
-            .memory_limit(bytes.max(exec_docker::MIN_MEMORY_LIMIT))
+            .with_memory_limit(bytes.max(exec_docker::MIN_MEMORY_LIMIT))
             .build(settings)
             .map(|e| Arc::new(e) as Arc<dyn Executor>)
             .map_err(Into::into);

@@ -18,9 +18,9 @@ fn daemon() -> Option<daemons::Docker> {
 
 fn builder(daemon: &daemons::Docker) -> DockerExecutorBuilder {
     DockerExecutor::builder(&daemon.image)
-        .host(&daemon.host)
-        .network_mode("none")
-        .pull(Pull::Never)
+        .with_host(&daemon.host)
+        .with_network_mode("none")
+        .with_pull(Pull::Never)
 }
 
 /// Settings with a unique id (labels find this test's containers) and PATH.
@@ -106,7 +106,7 @@ async fn without_auto_remove_the_code_is_kept_and_so_is_the_container() {
     let Some(d) = daemon() else { return };
     let settings = settings("kept");
     let id = settings.id().to_owned();
-    let exec = builder(&d).auto_remove(false).build(settings).unwrap();
+    let exec = builder(&d).with_auto_remove(false).build(settings).unwrap();
     for code in [0, 1, 42, 255] {
         let out = run(&exec, &format!("sh -c 'exit {code}'"), ExecOptions::new()).await;
         assert_eq!(out.status.code(), Some(code));
@@ -156,7 +156,7 @@ async fn stdin_written_then_closed_reaches_the_command_as_eof() {
 async fn an_oom_kill_is_reported_also_when_it_hits_a_child_of_the_command() {
     let Some(d) = daemon() else { return };
     let exec = builder(&d)
-        .memory_limit(16 * 1024 * 1024)
+        .with_memory_limit(16 * 1024 * 1024)
         .build(settings("oom"))
         .unwrap();
     let hog = "x=0123456789abcdef; while true; do x=\"$x$x\"; done";
@@ -223,7 +223,7 @@ async fn close_and_timeout_kill_the_container_and_leave_nothing() {
     assert_nothing_left(&d.host, &id).await;
     // A start that fails (no such program, no init) leaves nothing either.
     let no_init = builder(&d)
-        .init(false)
+        .with_init(false)
         .build(self::settings("cleanup-fail"))
         .unwrap();
     let process = no_init
@@ -238,8 +238,8 @@ async fn a_missing_image_program_or_daemon_is_a_clear_error_every_time() {
     let Some(d) = daemon() else { return };
     // Image: NOT_FOUND naming it.
     let exec = DockerExecutor::builder("exec-test/no-such-image:0")
-        .host(&d.host)
-        .pull(Pull::Never)
+        .with_host(&d.host)
+        .with_pull(Pull::Never)
         .build(settings("no-image"))
         .unwrap();
     let process = exec
@@ -254,8 +254,8 @@ async fn a_missing_image_program_or_daemon_is_a_clear_error_every_time() {
     assert!(exec_core::report(&err).contains("pull: never"), "{err}");
     // Pulled when missing, from a registry that cannot be reached: UNAVAILABLE naming it.
     let exec = DockerExecutor::builder("exec-test/no-such-image:0")
-        .host(&d.host)
-        .pull(Pull::Missing)
+        .with_host(&d.host)
+        .with_pull(Pull::Missing)
         .build(settings("no-image-pull"))
         .unwrap();
     let process = exec
@@ -276,7 +276,7 @@ async fn a_missing_image_program_or_daemon_is_a_clear_error_every_time() {
     // Program: with the init (the default) exit 127, without it NOT_FOUND — each time the same.
     let with_init = builder(&d).build(settings("no-program")).unwrap();
     let without = builder(&d)
-        .init(false)
+        .with_init(false)
         .build(settings("no-program-no-init"))
         .unwrap();
     for _ in 0..3 {
@@ -292,7 +292,7 @@ async fn a_missing_image_program_or_daemon_is_a_clear_error_every_time() {
     // Daemon: UNAVAILABLE naming the address, promptly.
     for host in ["unix:///tmp/exec-no-such-docker.sock", "tcp://127.0.0.1:9"] {
         let exec = DockerExecutor::builder(&d.image)
-            .host(host)
+            .with_host(host)
             .build(settings("no-daemon"))
             .unwrap();
         let process = exec
@@ -316,15 +316,15 @@ async fn hardening_holds_inside_the_container() {
     let host_dir = tempfile::tempdir().unwrap();
     std::fs::write(host_dir.path().join("data.txt"), "from the host\n").unwrap();
     let exec = builder(&d)
-        .no_new_privileges(true)
-        .cap_drop(["ALL"])
-        .cap_add(["CHOWN"])
-        .read_only_rootfs(true)
-        .tmpfs("/scratch", "rw,size=1m,mode=770")
-        .volume(format!("{}:/ro:ro", host_dir.path().display()))
-        .memory_limit(64 * 1024 * 1024)
-        .cpu_quota(50_000)
-        .pids_limit(32)
+        .with_no_new_privileges(true)
+        .with_cap_drop(["ALL"])
+        .with_cap_add(["CHOWN"])
+        .with_read_only_rootfs(true)
+        .with_tmpfs("/scratch", "rw,size=1m,mode=770")
+        .with_volume(format!("{}:/ro:ro", host_dir.path().display()))
+        .with_memory_limit(64 * 1024 * 1024)
+        .with_cpu_quota(50_000)
+        .with_pids_limit(32)
         .build(settings("hardening"))
         .unwrap();
     let script = r#"
@@ -388,7 +388,7 @@ async fn a_call_mounts_only_under_mount_roots() {
     let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
     let exec = builder(&d)
-        .mount_root(root.path())
+        .with_mount_root(root.path())
         .build(settings("mounts"))
         .unwrap();
     let mount = |source: &std::path::Path| {
@@ -438,9 +438,9 @@ async fn containers_carry_our_labels_and_those_a_call_gives() {
     let settings = settings("labels");
     let id = settings.id().to_owned();
     let exec = builder(&d)
-        .auto_remove(false)
-        .label("team", "infra")
-        .label_from_env("tenant", "TENANT")
+        .with_auto_remove(false)
+        .with_label("team", "infra")
+        .with_label_from_env("tenant", "TENANT")
         .build(settings)
         .unwrap();
     let err = exec
@@ -508,19 +508,19 @@ mod tls_errors {
         let Some(t) = tls() else { return };
         let base = || {
             DockerExecutor::builder(&t.image)
-                .host(&t.host)
-                .pull(Pull::Never)
+                .with_host(&t.host)
+                .with_pull(Pull::Never)
         };
         let wrong_ca = base()
-            .tls_ca(t.file("wrong-ca.pem"))
-            .tls_cert(t.file("cert.pem"))
-            .tls_key(t.file("key.pem"))
+            .with_tls_ca(t.file("wrong-ca.pem"))
+            .with_tls_cert(t.file("cert.pem"))
+            .with_tls_key(t.file("key.pem"))
             .build(settings("tls-wrong-ca"))
             .unwrap();
         let stranger = base()
-            .tls_ca(t.file("ca.pem"))
-            .tls_cert(t.file("wrong-cert.pem"))
-            .tls_key(t.file("wrong-key.pem"))
+            .with_tls_ca(t.file("ca.pem"))
+            .with_tls_cert(t.file("wrong-cert.pem"))
+            .with_tls_key(t.file("wrong-key.pem"))
             .build(settings("tls-stranger"))
             .unwrap();
         let plain = base().build(settings("tls-plain")).unwrap();
@@ -568,9 +568,9 @@ async fn a_daemon_that_goes_away_mid_run_is_unavailable_within_bounds() {
     let settings = settings("daemon-gone");
     let id = settings.id().to_owned();
     let exec = DockerExecutor::builder(&d.image)
-        .host(format!("tcp://{address}"))
-        .network_mode("none")
-        .pull(Pull::Never)
+        .with_host(format!("tcp://{address}"))
+        .with_network_mode("none")
+        .with_pull(Pull::Never)
         .build(settings)
         .unwrap();
     let process = exec
@@ -633,14 +633,14 @@ async fn a_call_cannot_mount_another_program_over_a_whitelisted_one() {
         || ExecOptions::new().with_mount(Mount::new(&tools, "/usr/local/bin").with_read_only(true));
     // Control: no whitelist, the mount is taken and the planted echo runs.
     let open = builder(&d)
-        .mount_root(root.path())
+        .with_mount_root(root.path())
         .build(settings("mount-open"))
         .unwrap();
     let out = run(&open, "echo hello", over_path()).await;
     assert_eq!(stdout(&out), "not the real echo\n");
     // Whitelisted: refused before anything runs, naming the target.
     let confined = builder(&d)
-        .mount_root(root.path())
+        .with_mount_root(root.path())
         .build(
             settings("mount-confined")
                 .with_default_work_dir("/work")

@@ -76,23 +76,21 @@
 mod builder;
 mod client;
 mod error;
+mod files;
 mod process;
 mod tls;
 
 pub use builder::{DEFAULT_SOCKET, IncusBuilder, default_socket};
 pub use error::IncusError;
-pub use process::IncusProcess;
+pub use process::{IncusProcess, IncusTransport};
 pub use tls::fingerprint;
 
+use exec_core::backend::ManagedProcess;
 use exec_core::{
     Capabilities, CommandSpec, ExecOptions, Executor, ExecutorSettings, Process, Result,
 };
 use process::Target;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How long `close(false)` waits after SIGTERM before it sends SIGKILL.
-pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// Runs commands in one Incus instance. Built with [`IncusBuilder`]; see the
 /// [crate docs](crate).
@@ -122,7 +120,6 @@ impl IncusExecutor {
                 instance,
                 user,
                 group,
-                close_grace: DEFAULT_CLOSE_GRACE,
             }),
         }
     }
@@ -162,10 +159,10 @@ impl Executor for IncusExecutor {
         let command = self.settings.prepare(command, options)?;
         // Instances are long-lived: a call cannot mount host paths into one.
         command.refuse_mounts(error::BACKEND)?;
-        Ok(Box::new(process::IncusProcess::new(
-            command,
-            self.target.clone(),
-            self.settings.is_confined(),
-        )))
+        let transport = IncusTransport {
+            target: self.target.clone(),
+            confined: self.settings.is_confined(),
+        };
+        Ok(Box::new(ManagedProcess::new(command, transport)))
     }
 }

@@ -562,10 +562,17 @@ async fn many_fast_commands_at_once_over_https_all_start() {
             let process = executor
                 .create_process(format!("echo {i}").into(), ExecOptions::new())
                 .unwrap();
-            let out = step("output", process.output())
+            let mut o = process.take_stdout().unwrap();
+            let mut e = process.take_stderr().unwrap();
+            step("close stdin", process.close_stdin()).await.unwrap();
+            step("start", process.start())
                 .await
                 .unwrap_or_else(|e| panic!("{}", report(&e)));
-            assert_eq!(out.stdout_lossy(), format!("{i}\n"));
+            let (so, se) = (format!("stdout {i}"), format!("stderr {i}"));
+            let (out, _) = tokio::join!(step(&so, o.read_to_vec()), step(&se, e.read_to_vec()));
+            let out = out.unwrap();
+            step(&format!("wait {i}"), process.wait()).await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&out), format!("{i}\n"));
         });
     }
     while let Some(joined) = set.join_next().await {

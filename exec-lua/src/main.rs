@@ -185,6 +185,15 @@ fn main() -> ExitCode {
             );
         }
         let code = run(registry, cli, script).await;
+        // Launches and closes still in flight (a container being created
+        // when a signal came) finish, and kill what they made, before the
+        // runtime goes.
+        let unsettled = exec_core::settle(REAP_LIMIT).await;
+        if unsettled > 0 {
+            eprintln!(
+                "exec-lua: warning: {unsettled} starts or closes of commands did not finish within {REAP_LIMIT:?}"
+            );
+        }
         let left = exec_native::kill_and_reap_all(REAP_LIMIT).await;
         if !left.is_empty() {
             eprintln!(

@@ -13,10 +13,8 @@ use crate::scheduler::Caller;
 use crate::stream::Stream;
 use exec_core::{Process as CoreProcess, ProcessState};
 use mlua::{AnyUserData, MetaMethod, UserData, UserDataMethods, Value};
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Waker};
 
 /// The userdata scripts hold. Named `Process` because mlua names the type in
 /// argument errors ("bad argument `self` to `Process.start`"). Its life cycle
@@ -106,33 +104,13 @@ fn acknowledged(result: exec_core::Result<()>) -> Outcome<bool> {
     result.map(|()| true).map_err(ScriptError::from)
 }
 
-/// Starts the backend's close and lets it finish in the background: the first
-/// poll (here) marks the process closed and sends the first signal; the grace
-/// period, the SIGKILL after it and the reap go on in a task of the runtime.
-/// That task holds the process, so nothing is left behind: if the runtime
-/// shuts down first, dropping the process kills its group.
-fn close_in_background(process: Arc<dyn CoreProcess>, force: bool) {
-    let process_created = process.state() == ProcessState::Created;
-    let mut close = Box::pin(async move {
-        // An error here (a daemon gone away) has no one to go to: the script
-        // was told `true` already, and the process is dropped either way.
-        let _ = process.close(force).await;
-    });
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        // No runtime: a process that never started closes at once; one that
-        // did (under a runtime gone since) is killed when it is dropped.
-        if process_created {
-            let _ = close.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-        }
-        return;
-    };
-    if close
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-        .is_pending()
-    {
-        runtime.spawn(close);
-    }
+/// Begins the backend's close and lets it finish in the background: calling
+/// `close` marks the process closed and starts the close in a task of the
+/// runtime (the promise of `exec_core::Process::close`); the grace period,
+/// the SIGKILL after it and the reap go on there. An error there (a daemon
+/// gone away) has no one to go to: the script was told `true` already.
+fn close_in_background(process: &dyn CoreProcess, force: bool) {
+    drop(process.close(force));
 }
 
 /// What `done()` returns: the channel of `{code, signal, error}`, the same
@@ -251,7 +229,7 @@ impl UserData for Process {
             if !this.closed.swap(true, Ordering::AcqRel)
                 && this.process.state() != ProcessState::Closed
             {
-                close_in_background(this.process.clone(), force);
+                close_in_background(this.process.as_ref(), force);
             }
             Ok(true)
         });

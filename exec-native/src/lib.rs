@@ -95,16 +95,13 @@ mod process;
 mod reaper;
 
 pub use lookup::DEFAULT_PATH;
-pub use process::NativeProcess;
+pub use process::{NativeProcess, NativeTransport};
 pub use reaper::{become_subreaper, kill_and_reap_all};
 
+use exec_core::backend::{ManagedProcess, Transport};
 use exec_core::{
     Capabilities, CommandSpec, ExecOptions, Executor, ExecutorSettings, Process, Result,
 };
-use std::time::Duration;
-
-/// How long `close(false)` waits after SIGTERM before it sends SIGKILL.
-pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// The size asked of the kernel for a child's stdout and stderr pipes.
 ///
@@ -120,7 +117,6 @@ pub const DEFAULT_PIPE_SIZE: usize = 256 * 1024;
 #[derive(Debug)]
 pub struct NativeExecutor {
     settings: ExecutorSettings,
-    close_grace: Duration,
     pipe_size: usize,
     kill_with_parent: bool,
 }
@@ -130,7 +126,6 @@ impl NativeExecutor {
     pub fn new(settings: ExecutorSettings) -> Self {
         Self {
             settings,
-            close_grace: DEFAULT_CLOSE_GRACE,
             pipe_size: DEFAULT_PIPE_SIZE,
             kill_with_parent: false,
         }
@@ -141,14 +136,6 @@ impl NativeExecutor {
     #[must_use]
     pub fn with_pipe_size(mut self, bytes: usize) -> Self {
         self.pipe_size = bytes;
-        self
-    }
-
-    /// Sets how long `close(false)` waits after SIGTERM before SIGKILL
-    /// (default [`DEFAULT_CLOSE_GRACE`]).
-    #[must_use]
-    pub fn with_close_grace(mut self, grace: Duration) -> Self {
-        self.close_grace = grace;
         self
     }
 
@@ -213,12 +200,11 @@ impl Executor for NativeExecutor {
         options: ExecOptions,
     ) -> Result<Box<dyn Process>> {
         let command = self.settings.prepare(command, options)?;
-        command.refuse_mounts(process::BACKEND)?;
-        Ok(Box::new(NativeProcess::new(
-            command,
-            self.close_grace,
-            self.pipe_size,
-            self.kill_with_parent,
-        )))
+        command.refuse_mounts(NativeTransport::BACKEND)?;
+        let transport = NativeTransport {
+            pipe_size: self.pipe_size,
+            kill_with_parent: self.kill_with_parent,
+        };
+        Ok(Box::new(ManagedProcess::new(command, transport)))
     }
 }

@@ -1,6 +1,7 @@
 //! Finding a program in the child's search path, never the host's.
 
-use exec_core::{Error, PreparedCommand, Result};
+use exec_core::backend::PreparedCommand;
+use exec_core::{Error, Result};
 use nix::unistd::{AccessFlags, access};
 use std::path::{Path, PathBuf};
 
@@ -20,12 +21,12 @@ pub(crate) fn resolve_program(command: &PreparedCommand) -> Result<PathBuf> {
     let program = command.program();
     if program.contains('/') {
         let path = Path::new(program);
-        return Ok(match &command.program_dir {
+        return Ok(match command.program_dir() {
             Some(dir) if path.is_relative() => dir.join(path),
             _ => path.to_owned(),
         });
     }
-    let search_path = command.search_path.as_deref().unwrap_or(DEFAULT_PATH);
+    let search_path = command.search_path().unwrap_or(DEFAULT_PATH);
     search_path
         .split(':')
         .map(Path::new)
@@ -101,7 +102,8 @@ mod tests {
             .with_work_dir("/tmp");
         let sh = settings.prepare("sh".into(), call.clone()).unwrap();
         assert_eq!(
-            sh.env["PATH"], "/tmp/evil",
+            sh.env()["PATH"],
+            "/tmp/evil",
             "the child still gets the call's PATH"
         );
         assert_eq!(resolve_program(&sh).unwrap(), Path::new("/bin/sh"));

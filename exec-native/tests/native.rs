@@ -170,7 +170,11 @@ async fn close_without_force_sends_sigterm() {
 
 #[tokio::test]
 async fn close_escalates_to_sigkill_after_the_grace_period() {
-    let exec = executor("close-kill").with_close_grace(Duration::from_millis(300));
+    let exec = NativeExecutor::new(
+        ExecutorSettings::new("test:close-kill")
+            .with_default_env_var("PATH", exec_core::conformance::PATH)
+            .with_close_grace(Duration::from_millis(300)),
+    );
     let process = exec
         .create_process(
             "sh -c 'trap \"\" TERM; sleep 30'".into(),
@@ -331,7 +335,8 @@ async fn an_argument_list_too_long_is_invalid_with_its_size_and_the_limit() {
         assert!(reported >= size, "{reported} < {size}");
         assert!(limit > 0, "{message}");
         assert!(message.contains(&reported.to_string()) && message.contains(&limit.to_string()));
-        assert_eq!(process.state(), exec_core::ProcessState::Created);
+        // A start that failed leaves nothing to run: the process is closed.
+        assert_eq!(process.state(), exec_core::ProcessState::Closed);
         process.close(false).await.unwrap();
     }
 }
