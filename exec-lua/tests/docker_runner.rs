@@ -180,7 +180,7 @@ async fn a_runner_signalled_while_starting_commands_leaves_no_container() {
                 (runner, (batch * AT_ONCE + n) * 37 % 450)
             })
             .collect();
-        for (mut runner, delay_ms) in runners {
+        for (runner, delay_ms) in runners {
             std::thread::sleep(std::time::Duration::from_millis(delay_ms / AT_ONCE));
             let pid = nix::unistd::Pid::from_raw(runner.id() as i32);
             nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
