@@ -177,6 +177,13 @@ macro_rules! conformance_tests {
             timeout_shorter_than_the_start
             close_begins_before_it_is_awaited
             close_keeps_its_grace_period
+            pty_is_refused_unless_declared
+            pty_has_the_size_asked_for
+            pty_resize_reaches_the_command
+            pty_is_a_terminal
+            pty_ctrl_c_interrupts_the_command
+            pty_ctrl_d_ends_the_input
+            pty_exit_codes_and_close_are_as_with_pipes
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
@@ -1097,6 +1104,226 @@ pub async fn close_keeps_its_grace_period(backend: &dyn Backend) {
     );
     let status = process.wait().await.expect("wait");
     assert_eq!(status.signal(), Some(9), "{status}");
+}
+
+/// Reads `stream` until what came so far contains `needle`; all of it.
+async fn read_until(stream: &mut OutputReader, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(STEP, async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(stream, &mut buffer)
+                .await
+                .expect("reading the terminal");
+            if n == 0 {
+                return false;
+            }
+            seen.extend_from_slice(&buffer[..n]);
+            if String::from_utf8_lossy(&seen).contains(needle) {
+                return true;
+            }
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        matches!(found, Ok(true)),
+        "{needle:?} never came from the terminal; it said {text:?}"
+    );
+    text
+}
+
+/// A process in a terminal of `width` x `height`, started, with its output.
+async fn in_terminal(
+    exec: &dyn Executor,
+    words: &[&str],
+    width: u16,
+    height: u16,
+) -> (Box<dyn crate::Process>, OutputReader) {
+    let options = ExecOptions::new().with_pty(crate::Pty::new(width, height));
+    let process = exec
+        .create_process(words.into(), options)
+        .unwrap_or_else(|e| panic!("creating {words:?} in a terminal: {e}"));
+    let stdout = process.take_stdout().expect("stdout");
+    step("start in a terminal", process.start())
+        .await
+        .unwrap_or_else(|e| panic!("starting {words:?} in a terminal: {e}"));
+    (process, stdout)
+}
+
+/// A backend without terminals refuses a call asking for one, naming `pty`;
+/// every backend refuses to resize a process without a terminal.
+pub async fn pty_is_refused_unless_declared(backend: &dyn Backend) {
+    let exec = executor(backend, settings("pty-refused"));
+    let options = ExecOptions::new().with_pty(crate::Pty::new(80, 24));
+    let created = exec.create_process("true".into(), options);
+    if !exec.capabilities().pty {
+        let err = created.expect_err("a terminal on a backend without terminals");
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+        assert!(err.to_string().contains("pty"), "{err}");
+    } else {
+        created.expect("a terminal on a backend that declares them");
+    }
+    let process = exec
+        .create_process("sleep 30".into(), ExecOptions::new())
+        .unwrap();
+    process.start().await.expect("start");
+    let err = process
+        .resize(crate::PtySize::new(100, 30))
+        .await
+        .expect_err("resizing pipes");
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    process.close(true).await.expect("close");
+}
+
+/// `stty size` in a terminal of 100 x 30 says `30 100`, and `TERM` is the
+/// terminal's. (A moment passes first: Docker before 23.0 can size the
+/// terminal only once the container runs.)
+pub async fn pty_has_the_size_asked_for(backend: &dyn Backend) {
+    let exec = executor(backend, settings("pty-size"));
+    if !exec.capabilities().pty {
+        return;
+    }
+    let (process, mut stdout) = in_terminal(
+        exec.as_ref(),
+        &["sh", "-c", "sleep 0.5; stty size; echo \"term=$TERM\""],
+        100,
+        30,
+    )
+    .await;
+    let text = read_until(&mut stdout, "term=xterm-256color").await;
+    assert!(text.contains("30 100"), "stty size said {text:?}");
+    let status = step("wait", process.wait()).await.expect("wait");
+    assert!(status.success(), "{status}");
+    process.close(false).await.expect("close");
+}
+
+/// A resize changes the terminal's size and the command gets SIGWINCH.
+pub async fn pty_resize_reaches_the_command(backend: &dyn Backend) {
+    let exec = executor(backend, settings("pty-resize"));
+    if !exec.capabilities().pty {
+        return;
+    }
+    let (process, mut stdout) = in_terminal(
+        exec.as_ref(),
+        &[
+            "sh",
+            "-c",
+            "trap 'echo winch; stty size' WINCH; echo ready; while :; do sleep 0.1; done",
+        ],
+        80,
+        24,
+    )
+    .await;
+    read_until(&mut stdout, "ready").await;
+    step("resize", process.resize(crate::PtySize::new(50, 20)))
+        .await
+        .expect("resize");
+    let text = read_until(&mut stdout, "20 50").await;
+    assert!(text.contains("winch"), "no SIGWINCH: {text:?}");
+    let err = process
+        .resize(crate::PtySize::new(0, 20))
+        .await
+        .expect_err("a size of 0");
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    step("close", process.close(true)).await.expect("close");
+    process
+        .resize(crate::PtySize::new(60, 20))
+        .await
+        .expect("resizing an ended command does nothing");
+}
+
+/// `tty` names the terminal; the stderr stream ends at once (a terminal
+/// has one output, which comes on stdout).
+pub async fn pty_is_a_terminal(backend: &dyn Backend) {
+    let exec = executor(backend, settings("pty-tty"));
+    if !exec.capabilities().pty {
+        return;
+    }
+    let options = ExecOptions::new().with_pty(crate::Pty::new(80, 24));
+    let process = exec
+        .create_process(["sh", "-c", "tty; echo to-stderr >&2"].into(), options)
+        .unwrap();
+    let output = step("tty", process.output()).await.expect("tty");
+    let text = output.stdout_lossy();
+    assert!(text.starts_with("/dev/"), "tty said {text:?}");
+    assert!(text.contains("to-stderr"), "{text:?}");
+    assert!(output.stderr.is_empty(), "{:?}", output.stderr_lossy());
+    assert!(output.status.success(), "{}", output.status);
+    process.close(false).await.expect("close");
+}
+
+/// `^C` typed into the terminal interrupts the command (SIGINT: 130).
+pub async fn pty_ctrl_c_interrupts_the_command(backend: &dyn Backend) {
+    let exec = executor(backend, settings("pty-ctrl-c"));
+    if !exec.capabilities().pty {
+        return;
+    }
+    let (process, mut stdout) = in_terminal(
+        exec.as_ref(),
+        &["sh", "-c", "echo ready; exec sleep 30"],
+        80,
+        24,
+    )
+    .await;
+    read_until(&mut stdout, "ready").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    process.write_stdin(b"\x03").await.expect("type ^C");
+    let status = step("the end of an interrupted sleep", process.wait())
+        .await
+        .expect("wait");
+    assert_eq!(status.shell_code(), 130, "{status}");
+    process.close(false).await.expect("close");
+}
+
+/// `^D` at the start of a line is the end of input: `cat` ends, 0.
+pub async fn pty_ctrl_d_ends_the_input(backend: &dyn Backend) {
+    let exec = executor(backend, settings("pty-ctrl-d"));
+    if !exec.capabilities().pty {
+        return;
+    }
+    let (process, mut stdout) = in_terminal(exec.as_ref(), &["cat"], 80, 24).await;
+    process.write_stdin(b"hello\n").await.expect("type a line");
+    read_until(&mut stdout, "hello").await;
+    process.write_stdin(b"\x04").await.expect("type ^D");
+    let status = step("cat after ^D", process.wait()).await.expect("wait");
+    assert!(status.success(), "{status}");
+    process.close(false).await.expect("close");
+}
+
+/// In a terminal as with pipes: an exit code is the command's; close,
+/// the timeout and a drop end the command.
+pub async fn pty_exit_codes_and_close_are_as_with_pipes(backend: &dyn Backend) {
+    let exec = executor(backend, settings("pty-life"));
+    if !exec.capabilities().pty {
+        return;
+    }
+    let (process, _stdout) = in_terminal(exec.as_ref(), &["sh", "-c", "exit 7"], 80, 24).await;
+    let status = step("exit 7", process.wait()).await.expect("wait");
+    assert_eq!(status.code(), Some(7), "{status}");
+    process.close(false).await.expect("close");
+
+    let (process, _stdout) = in_terminal(exec.as_ref(), &["sleep", "30"], 80, 24).await;
+    step("close(true)", process.close(true))
+        .await
+        .expect("close");
+    let status = step("wait after close", process.wait())
+        .await
+        .expect("wait");
+    assert_eq!(status.signal(), Some(9), "{status}");
+
+    let options = ExecOptions::new()
+        .with_pty(crate::Pty::new(80, 24))
+        .with_timeout(Duration::from_millis(300));
+    let process = exec.create_process("sleep 30".into(), options).unwrap();
+    process.start().await.expect("start");
+    let err = step("timeout", process.wait()).await.expect_err("timeout");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    process.close(false).await.expect("close");
+
+    let (process, _stdout) = in_terminal(exec.as_ref(), &["sleep", "30"], 80, 24).await;
+    drop(process);
+    assert_eq!(crate::backend::in_flight::idle(STEP).await, 0);
 }
 
 async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>

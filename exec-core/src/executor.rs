@@ -77,6 +77,11 @@ pub struct Capabilities {
     /// The executor takes a call's [`Mount`](crate::Mount)s (within what its
     /// config allows); the others refuse a call with mounts as `Invalid`.
     pub mounts: bool,
+    /// The executor runs a command in a terminal when a call asks for one
+    /// ([`ExecOptions::with_pty`](crate::ExecOptions::with_pty)), and
+    /// [`Process::resize`](crate::Process::resize) changes its size; the others
+    /// refuse such a call as `Invalid`.
+    pub pty: bool,
 }
 
 impl Capabilities {
@@ -87,6 +92,7 @@ impl Capabilities {
             signals: false,
             oom_killed: false,
             mounts: false,
+            pty: false,
         }
     }
 
@@ -115,6 +121,13 @@ impl Capabilities {
     #[must_use]
     pub const fn with_mounts(mut self, yes: bool) -> Self {
         self.mounts = yes;
+        self
+    }
+
+    /// Sets [`pty`](Capabilities::pty).
+    #[must_use]
+    pub const fn with_pty(mut self, yes: bool) -> Self {
+        self.pty = yes;
         self
     }
 }

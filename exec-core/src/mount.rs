@@ -7,7 +7,7 @@
 //! [`Capabilities::mounts`](crate::Capabilities::mounts) takes them, and it
 //! decides which host paths a call may reach (exec-docker: only under its
 //! configured `mount_roots`). Every other backend refuses a call with mounts
-//! through [`PreparedCommand::refuse_mounts`](crate::PreparedCommand::refuse_mounts).
+//! through [`PreparedCommand::refuse_unsupported`](crate::backend::PreparedCommand::refuse_unsupported).
 
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;

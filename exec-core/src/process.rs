@@ -1,10 +1,11 @@
 //! [`Process`]: one command created by an [`Executor`](crate::Executor), and
 //! the [`ProcessState`] every backend keeps.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::executor::BoxFuture;
 use crate::output::Output;
 use crate::pipes::{OutputReader, Pipes, StdinWriter};
+use crate::pty::PtySize;
 use crate::status::ExitStatus;
 use std::fmt;
 
@@ -127,6 +128,24 @@ pub trait Process: Send + Sync + fmt::Debug {
     /// when the command did not end within the bound; the backend's error
     /// when it cannot reach the command (a daemon gone away).
     fn close(&self, force: bool) -> BoxFuture<'_, Result<()>>;
+
+    /// Changes the size of the command's terminal (see
+    /// [`ExecOptions::with_pty`](crate::ExecOptions::with_pty)); the command
+    /// gets SIGWINCH. Resizing a command that has ended does nothing.
+    ///
+    /// # Errors
+    ///
+    /// `Invalid` when the process has no terminal, has not been started, or
+    /// for a size of 0.
+    fn resize(&self, size: PtySize) -> BoxFuture<'_, Result<()>> {
+        let _ = size;
+        Box::pin(async {
+            Err(Error::invalid_state(
+                "resize the terminal",
+                "the process has no terminal",
+            ))
+        })
+    }
 
     /// Takes the writer of stdin, once (see [`Pipes::take_stdin`]).
     fn take_stdin(&self) -> Option<StdinWriter> {

@@ -15,9 +15,11 @@ use crate::confine::{self, EnvAllow, WorkDirConfinement};
 use crate::decode::OutputEncoding;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
+use crate::executor::Capabilities;
 use crate::mount::{self, Mount};
 use crate::pipes::{BackendPipes, Pipes};
 use crate::policy::{CommandRequest, Policy};
+use crate::pty::Pty;
 use crate::whitelist::Whitelist;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -351,6 +353,9 @@ impl ExecutorSettings {
         self.validate()?;
         env::validate("env", &options.env)?;
         mount::validate(&options.mounts)?;
+        if let Some(pty) = &options.pty {
+            pty.validate()?;
+        }
         if options.timeout == Some(Duration::ZERO) {
             return Err(Error::InvalidArgument {
                 field: "timeout".to_owned(),
@@ -367,7 +372,10 @@ impl ExecutorSettings {
                 reason: "it is empty".to_owned(),
             });
         }
-        let env = env::merge(&self.default_env, &options.env);
+        let mut env = env::merge(&self.default_env, &options.env);
+        if let Some(pty) = &options.pty {
+            env.insert("TERM".to_owned(), pty.term().to_owned());
+        }
         let env_names: Vec<&str> = env.keys().map(String::as_str).collect();
         let asked_dir = options.work_dir.clone();
         let shown_dir = asked_dir.as_deref().or(self.default_work_dir.as_deref());
@@ -449,6 +457,7 @@ impl ExecutorSettings {
             program_dir,
             timeout: options.timeout,
             mounts: options.mounts,
+            pty: options.pty,
             output_encoding: self.output_encoding,
             output_buffer: self.output_buffer,
             close_grace: self.close_grace,
@@ -489,6 +498,7 @@ pub struct ExecOptions {
     env: Env,
     timeout: Option<Duration>,
     mounts: Vec<Mount>,
+    pty: Option<Pty>,
 }
 
 impl ExecOptions {
@@ -548,6 +558,21 @@ impl ExecOptions {
         &self.mounts
     }
 
+    /// Runs the command in a terminal instead of pipes (see [`Pty`]). Only
+    /// backends that declare [`Capabilities::pty`](crate::Capabilities::pty)
+    /// take one; the others refuse the call as `Invalid`. The command's
+    /// `TERM` is the terminal's.
+    #[must_use]
+    pub fn with_pty(mut self, pty: Pty) -> Self {
+        self.pty = Some(pty);
+        self
+    }
+
+    /// The terminal the call asks for, if any.
+    pub fn pty(&self) -> Option<&Pty> {
+        self.pty.as_ref()
+    }
+
     /// The work dir, if the call names one.
     pub fn work_dir(&self) -> Option<&Path> {
         self.work_dir.as_deref()
@@ -580,6 +605,7 @@ pub struct PreparedCommand {
     program_dir: Option<PathBuf>,
     timeout: Option<Duration>,
     mounts: Vec<Mount>,
+    pty: Option<Pty>,
     output_encoding: Option<&'static OutputEncoding>,
     output_buffer: usize,
     close_grace: Duration,
@@ -635,7 +661,7 @@ impl PreparedCommand {
     }
 
     /// Host paths the call asks to mount (form checked, permission not: that
-    /// is the backend's, see [`refuse_mounts`](PreparedCommand::refuse_mounts)).
+    /// is the backend's, see [`refuse_unsupported`](PreparedCommand::refuse_unsupported)).
     pub fn mounts(&self) -> &[Mount] {
         &self.mounts
     }
@@ -643,6 +669,12 @@ impl PreparedCommand {
     /// How long `close(false)` waits after SIGTERM before SIGKILL.
     pub fn close_grace(&self) -> Duration {
         self.close_grace
+    }
+
+    /// The terminal the command runs in instead of pipes, if the call asked
+    /// for one (its `TERM` is in [`env`](PreparedCommand::env) already).
+    pub fn pty(&self) -> Option<&Pty> {
+        self.pty.as_ref()
     }
 
     /// The audit trail: the life cycle reports start, signals, exit, timeout
@@ -668,22 +700,32 @@ impl PreparedCommand {
         Pipes::new(self.output_encoding, self.output_buffer)
     }
 
-    /// For backends that cannot mount host paths: `Invalid` when the call
-    /// asked for mounts (with the `denied` audit event), else `Ok`.
+    /// Refuses, as `Invalid` (with the `denied` audit event), what the call
+    /// asks for and the backend cannot do: mounts without
+    /// [`Capabilities::mounts`](crate::Capabilities::mounts), a terminal
+    /// without [`Capabilities::pty`](crate::Capabilities::pty). Every backend
+    /// calls it with its capabilities after [`ExecutorSettings::prepare`].
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] naming `mounts` and the backend.
-    pub fn refuse_mounts(&self, backend: &str) -> Result<()> {
-        if self.mounts.is_empty() {
+    /// [`Error::InvalidArgument`] naming `mounts` or `pty` and the backend.
+    pub fn refuse_unsupported(&self, backend: &str, capabilities: Capabilities) -> Result<()> {
+        let refused = if !self.mounts.is_empty() && !capabilities.mounts {
+            Some((
+                "mounts",
+                "cannot mount host paths into a command; mounts work on Docker executors",
+            ))
+        } else if self.pty.is_some() && !capabilities.pty {
+            Some(("pty", "cannot run a command in a terminal"))
+        } else {
+            None
+        };
+        let Some((field, why)) = refused else {
             return Ok(());
-        }
+        };
         let error = Error::InvalidArgument {
-            field: "mounts".to_owned(),
-            reason: format!(
-                "executor {} ({backend}) cannot mount host paths into a command; mounts work on Docker executors",
-                self.executor_id
-            ),
+            field: field.to_owned(),
+            reason: format!("executor {} ({backend}) {why}", self.executor_id),
         };
         self.audit.denied(&error.to_string());
         Err(error)

@@ -71,6 +71,14 @@ impl ContainerSpec {
                 .then(|| config.tmpfs.clone().into_iter().collect::<HashMap<_, _>>()),
             init: Some(config.init),
             auto_remove: Some(config.auto_remove),
+            // Daemons from 23.0 size the terminal before the command runs;
+            // older ones ignore it, and the size is set right after start.
+            console_size: command.pty().map(|pty| {
+                vec![
+                    usize::from(pty.size().height()),
+                    usize::from(pty.size().width()),
+                ]
+            }),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -87,7 +95,8 @@ impl ContainerSpec {
             // instead of the container's stdin.
             open_stdin: Some(true),
             stdin_once: Some(true),
-            tty: Some(false),
+            // A terminal: one output stream, not multiplexed.
+            tty: Some(command.pty().is_some()),
             host_config: Some(host_config),
             ..Default::default()
         };

@@ -157,6 +157,7 @@ impl Executor for DockerExecutor {
             .with_signals(true)
             .with_oom_killed(true)
             .with_mounts(true)
+            .with_pty(true)
     }
 
     fn create_process(
@@ -165,6 +166,7 @@ impl Executor for DockerExecutor {
         options: ExecOptions,
     ) -> Result<Box<dyn Process>> {
         let command = self.settings.prepare(command, options)?;
+        command.refuse_unsupported(error::BACKEND, self.capabilities())?;
         let spec = ContainerSpec::new(&self.config, self.client.host(), &command)?;
         let transport = DockerTransport {
             spec,

@@ -20,13 +20,13 @@ use bollard::container::LogOutput;
 use bollard::models::EventMessage;
 use bollard::query_parameters::{
     AttachContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions,
-    KillContainerOptions, RemoveContainerOptions,
+    KillContainerOptions, RemoveContainerOptions, ResizeContainerTTYOptions,
 };
 use exec_core::backend::{
     Control, Exit, Exited, Launch, Launched, ManagedProcess, OutputSink, PreparedCommand,
     Transport, tracked,
 };
-use exec_core::{BoxFuture, Result};
+use exec_core::{BoxFuture, PtySize, Result};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -70,13 +70,19 @@ impl Transport for DockerTransport {
         let (output, input, events) = (started.output, started.input, started.events);
         // Both end by themselves: the output at its end (or DRAIN_IDLE of
         // silence once the exit is known), stdin at its EOF or the exit.
-        tokio::spawn(pump(output, pipes.stdout, pipes.stderr, exited.clone()));
+        // In a terminal everything comes as one stream, on stdout.
+        let stderr = command.pty().is_none().then_some(pipes.stderr);
+        tokio::spawn(pump(output, pipes.stdout, stderr, exited.clone()));
         tokio::spawn(forward_stdin(pipes.stdin, input, exited));
         let control = ContainerControl {
             client: self.client.clone(),
             container: container.clone(),
             runtime: tokio::runtime::Handle::current(),
         };
+        if let Some(pty) = command.pty() {
+            // For daemons before 23.0, which ignore the size given at create.
+            let _ = control.resize(pty.size()).await;
+        }
         let exit = follow(self.client, container, self.config.auto_remove, events);
         Ok(Launched::new(control, exit))
     }
@@ -315,6 +321,30 @@ impl Control for ContainerControl {
         Box::pin(kill(&self.client, &self.container, signal))
     }
 
+    fn resize(&self, size: PtySize) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let options = ResizeContainerTTYOptions {
+                h: i32::from(size.height()),
+                w: i32::from(size.width()),
+            };
+            let container = self.container.as_str();
+            match self
+                .client
+                .call("resize the terminal", |d| async move {
+                    d.resize_container_tty(container, options).await
+                })
+                .await
+            {
+                // Ended meanwhile: nothing to resize.
+                Ok(())
+                | Err(DockerError::Refused {
+                    status: 404 | 409, ..
+                }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
     fn kill_now(&self) {
         let (client, container) = (self.client.clone(), self.container.clone());
         self.runtime.spawn(tracked(async move {
@@ -466,7 +496,7 @@ async fn pump(
         >,
     >,
     mut stdout: OutputSink,
-    mut stderr: OutputSink,
+    mut stderr: Option<OutputSink>,
     mut exited: Exited,
 ) {
     loop {
@@ -483,7 +513,10 @@ async fn pump(
         };
         match frame {
             Some(Ok(LogOutput::StdOut { message })) => stdout.send(message.into()).await,
-            Some(Ok(LogOutput::StdErr { message })) => stderr.send(message.into()).await,
+            Some(Ok(LogOutput::StdErr { message })) => match stderr.as_mut() {
+                Some(stderr) => stderr.send(message.into()).await,
+                None => stdout.send(message.into()).await,
+            },
             Some(Ok(LogOutput::Console { message })) => stdout.send(message.into()).await,
             Some(Ok(LogOutput::StdIn { .. })) => {}
             // A broken stream ends the output; the exit comes from the events.

@@ -148,7 +148,7 @@ impl Executor for IncusExecutor {
     /// Signals; no host pid (the command runs in the instance) and no OOM
     /// report (the daemon does not tell).
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_signals(true)
+        Capabilities::new().with_signals(true).with_pty(true)
     }
 
     fn create_process(
@@ -158,7 +158,7 @@ impl Executor for IncusExecutor {
     ) -> Result<Box<dyn Process>> {
         let command = self.settings.prepare(command, options)?;
         // Instances are long-lived: a call cannot mount host paths into one.
-        command.refuse_mounts(error::BACKEND)?;
+        command.refuse_unsupported(error::BACKEND, self.capabilities())?;
         let transport = IncusTransport {
             target: self.target.clone(),
             confined: self.settings.is_confined(),

@@ -23,14 +23,14 @@ use exec_core::backend::{
     BackendPipes, Control, Exit, Exited, Launch, Launched, ManagedProcess, OutputSink,
     PreparedCommand, Transport,
 };
-use exec_core::{BoxFuture, Result};
+use exec_core::{BoxFuture, PtySize, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, DuplexStream};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// How often the exit future asks the daemon about the operation when no
 /// event said it ended (a safety net; the events listener is the way).
@@ -130,9 +130,14 @@ impl IncusTransport {
             "command": argv,
             "environment": command.env(),
             "wait-for-websocket": true,
-            "interactive": false,
+            "interactive": command.pty().is_some(),
             "record-output": false,
         });
+        if let Some(pty) = command.pty() {
+            // TERM is in the environment already.
+            body["width"] = serde_json::Value::from(pty.size().width());
+            body["height"] = serde_json::Value::from(pty.size().height());
+        }
         if let Some(cwd) = &cwd {
             body["cwd"] = serde_json::Value::from(cwd.to_string_lossy().into_owned());
         }
@@ -183,46 +188,55 @@ impl IncusTransport {
         let id = encode(&operation.id);
         let path =
             |secret: String| format!("/1.0/operations/{id}/websocket?secret={}", encode(&secret));
-        let (stdin_path, stdout_path, stderr_path, control_path) = (
-            path(secret("0")?),
-            path(secret("1")?),
-            path(secret("2")?),
-            path(secret("control")?),
-        );
-        let socket = |fd: &'static str, path: String| async move {
-            client.websocket(&path, &format!("fd {fd}")).await
+        let socket = |fd: &'static str| {
+            let path = secret(fd).map(path);
+            async move { client.websocket(&path?, &format!("fd {fd}")).await }
         };
-        // All four at once, well within the daemon's connect timeout. The
-        // command starts as soon as 0, 1 and 2 are there (the daemon answers
-        // control's upgrade only then), so a fast command can be over before
-        // control joins: the daemon then refuses control with an error answer
-        // ("Only running operations can be connected"), and there is nothing
-        // left to signal. Any other failure fails the start.
-        let (control, data) = tokio::join!(socket("control", control_path), async {
-            tokio::try_join!(
-                socket("0", stdin_path),
-                socket("1", stdout_path),
-                socket("2", stderr_path),
-            )
-        });
-        let (stdin, stdout, stderr) = data?;
-        let control = match control {
-            Ok(ws) => Some(ws),
-            Err(IncusError::Api { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let (signal_sender, signal_receiver) = mpsc::unbounded_channel();
+        let (control_sender, control_receiver) = mpsc::unbounded_channel();
         let BackendPipes {
             stdin: from_user,
             stdout: out_sink,
             stderr: err_sink,
             ..
         } = pipes;
-        tokio::spawn(read_output(stdout, out_sink));
-        tokio::spawn(read_output(stderr, err_sink));
-        tokio::spawn(forward_stdin(stdin, from_user, exited.clone()));
-        if let Some(control) = control {
-            tokio::spawn(run_control(control, signal_receiver, exited));
+        if command.pty().is_some() {
+            // Interactive: one socket both ways (the terminal), and control,
+            // which the daemon waits for before the command runs.
+            let (terminal, control) = tokio::try_join!(socket("0"), socket("control"))?;
+            drop(err_sink);
+            let (keys, screen) = terminal.split();
+            // The daemon waits for both directions to end before the
+            // operation does: once the command's output ended, so does ours.
+            let (output_ended, ended) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                read_output(screen, out_sink).await;
+                let _ = output_ended.send(());
+            });
+            tokio::spawn(forward_keys(keys, from_user, ended));
+            tokio::spawn(run_control(control, control_receiver, exited));
+        } else {
+            // All four at once, well within the daemon's connect timeout. The
+            // command starts as soon as 0, 1 and 2 are there (the daemon
+            // answers control's upgrade only then), so a fast command can be
+            // over before control joins: the daemon then refuses control with
+            // an error answer ("Only running operations can be connected"),
+            // and there is nothing left to signal. Any other failure fails
+            // the start.
+            let (control, data) = tokio::join!(socket("control"), async {
+                tokio::try_join!(socket("0"), socket("1"), socket("2"))
+            });
+            let (stdin, stdout, stderr) = data?;
+            let control = match control {
+                Ok(ws) => Some(ws),
+                Err(IncusError::Api { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            tokio::spawn(read_output(stdout, out_sink));
+            tokio::spawn(read_output(stderr, err_sink));
+            tokio::spawn(forward_stdin(stdin, from_user, exited.clone()));
+            if let Some(control) = control {
+                tokio::spawn(run_control(control, control_receiver, exited));
+            }
         }
         let ending = Ending {
             target: self.target.clone(),
@@ -237,7 +251,7 @@ impl IncusTransport {
             cwd,
         };
         let control = ControlSocket {
-            signals: Mutex::new(Some(signal_sender)),
+            messages: Mutex::new(Some(control_sender)),
         };
         Ok(Launched::new(control, ending.exit()))
     }
@@ -297,25 +311,61 @@ fn argv(command: &PreparedCommand) -> Vec<String> {
     argv
 }
 
-/// Signals go to the operation's control socket; closing it (dropping the
-/// sender) makes the daemon kill the command.
+/// What goes to the operation's control socket.
+#[derive(Debug, Clone, Copy)]
+enum ControlMessage {
+    Signal(i32),
+    Resize(PtySize),
+}
+
+impl ControlMessage {
+    /// The daemon's JSON for it (`window-resize` takes its numbers as strings).
+    fn json(self) -> String {
+        match self {
+            ControlMessage::Signal(signal) => {
+                serde_json::json!({"command": "signal", "signal": signal})
+            }
+            ControlMessage::Resize(size) => serde_json::json!({
+                "command": "window-resize",
+                "args": {
+                    "width": size.width().to_string(),
+                    "height": size.height().to_string(),
+                },
+            }),
+        }
+        .to_string()
+    }
+}
+
+/// Signals and resizes go to the operation's control socket; closing it
+/// (dropping the sender) makes the daemon kill the command.
 struct ControlSocket {
-    signals: Mutex<Option<mpsc::UnboundedSender<i32>>>,
+    messages: Mutex<Option<mpsc::UnboundedSender<ControlMessage>>>,
+}
+
+impl ControlSocket {
+    fn send(&self, message: ControlMessage) -> BoxFuture<'_, Result<()>> {
+        if let Some(sender) = lock(&self.messages).as_ref() {
+            // A closed channel means the control socket is gone: the command
+            // has ended or is being killed.
+            let _ = sender.send(message);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl Control for ControlSocket {
     fn signal(&self, signal: i32) -> BoxFuture<'_, Result<()>> {
-        if let Some(sender) = lock(&self.signals).as_ref() {
-            // A closed channel means the control socket is gone: the command
-            // has ended or is being killed.
-            let _ = sender.send(signal);
-        }
-        Box::pin(std::future::ready(Ok(())))
+        self.send(ControlMessage::Signal(signal))
+    }
+
+    fn resize(&self, size: PtySize) -> BoxFuture<'_, Result<()>> {
+        self.send(ControlMessage::Resize(size))
     }
 
     fn kill_now(&self) {
-        if let Some(sender) = lock(&self.signals).take() {
-            let _ = sender.send(9);
+        if let Some(sender) = lock(&self.messages).take() {
+            let _ = sender.send(ControlMessage::Signal(9));
         }
     }
 }
@@ -433,7 +483,10 @@ impl Ending {
 /// Reads one output socket into its pipe until the daemon's end-of-stream
 /// frame (an empty text frame); the connection drop that follows, or any
 /// other end, ends the stream too.
-async fn read_output(mut ws: WebSocket, mut sink: OutputSink) {
+async fn read_output(
+    mut ws: impl futures_util::Stream<Item = std::result::Result<Message, WsError>> + Unpin,
+    mut sink: OutputSink,
+) {
     while let Some(Ok(message)) = ws.next().await {
         match message {
             Message::Binary(data) => sink.send(Vec::from(data)).await,
@@ -474,20 +527,46 @@ async fn forward_stdin(mut ws: WebSocket, mut from_user: DuplexStream, mut exite
     }
 }
 
-/// Carries signals to the control socket until the operation has ended;
-/// when the process is dropped first, closes it (the daemon then kills
-/// the command).
+/// What the user types into an interactive command's terminal, as binary
+/// frames, until the user's end of stdin or the end of the command's output;
+/// then the empty text frame, the daemon's end of input for this direction
+/// (it stops writing to the terminal, and only then ends the operation; `^D`
+/// is how a terminal says end of input to the command).
+async fn forward_keys(
+    mut ws: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut from_user: DuplexStream,
+    mut output_ended: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            read = from_user.read(&mut buffer) => match read {
+                Ok(n) if n > 0 => {
+                    if ws.send(Message::binary(buffer[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+                _ => break,
+            },
+            _ = &mut output_ended => break,
+        }
+    }
+    let _ = ws.send(Message::text("")).await;
+}
+
+/// Carries signals and resizes to the control socket until the operation
+/// has ended; when the process is dropped first, closes it (the daemon then
+/// kills the command).
 async fn run_control(
     mut ws: WebSocket,
-    mut signals: mpsc::UnboundedReceiver<i32>,
+    mut messages: mpsc::UnboundedReceiver<ControlMessage>,
     mut exited: Exited,
 ) {
     loop {
         tokio::select! {
-            signal = signals.recv() => match signal {
-                Some(signal) => {
-                    let message = serde_json::json!({"command": "signal", "signal": signal});
-                    if ws.send(Message::text(message.to_string())).await.is_err() {
+            message = messages.recv() => match message {
+                Some(message) => {
+                    if ws.send(Message::text(message.json())).await.is_err() {
                         break;
                     }
                 }

@@ -11,6 +11,11 @@
 //!   One `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)` (Linux 5.11) does it; on an
 //!   older kernel each descriptor below the open-files limit is marked with
 //!   `fcntl` (slower the higher the limit).
+//! - **A terminal of its own** (a call that asked for a `pty`): `setsid`
+//!   makes the child the leader of a new session and of a new process group
+//!   (so close and kill still reach the whole group), and `TIOCSCTTY` makes
+//!   its stdin — the terminal — its controlling terminal, so `^C` is SIGINT
+//!   and `tty` names it.
 //! - **Kill with the parent** (opt-in, `NativeExecutor::with_kill_with_parent`):
 //!   `PR_SET_PDEATHSIG(SIGKILL)`, then the child checks that its parent is
 //!   still the process that forked it (it may have died before the `prctl`),
@@ -64,6 +69,8 @@ pub(crate) struct ChildSetup {
     fallback_limit: libc::c_int,
     /// The pid of the parent the child dies with, if it should.
     kill_with_parent: Option<libc::pid_t>,
+    /// The child leads a new session whose controlling terminal is its stdin.
+    terminal: bool,
 }
 
 impl ChildSetup {
@@ -73,14 +80,22 @@ impl ChildSetup {
         Self {
             fallback_limit: 0,
             kill_with_parent: kill_with_parent.then(|| nix::unistd::getpid().as_raw()),
+            terminal: false,
         }
+    }
+
+    /// The child starts a session of its own whose controlling terminal is
+    /// its stdin (which must be a terminal).
+    pub(crate) fn with_terminal(mut self) -> Self {
+        self.terminal = true;
+        self
     }
 
     /// Whether the child needs this setup at all: kill-with-parent is on, or
     /// a descriptor from 3 up is open without close-on-exec (or `/proc` cannot
     /// tell: then it is assumed).
     pub(crate) fn needed(&self) -> bool {
-        self.kill_with_parent.is_some() || inheritable_descriptor_open()
+        self.terminal || self.kill_with_parent.is_some() || inheritable_descriptor_open()
     }
 
     /// Has `command` run this setup in its child before `exec`.
@@ -94,8 +109,8 @@ impl ChildSetup {
         // SAFETY: the closure runs in the child between fork and exec, where
         // only async-signal-safe functions may be called (another thread of
         // the parent may have held the allocator's or any other lock at the
-        // fork). `in_child` makes raw system calls only (prctl, getppid,
-        // close_range, fcntl), allocates nothing (the error it may return is
+        // fork). `in_child` makes raw system calls only (setsid, ioctl, prctl,
+        // getppid, close_range, fcntl), allocates nothing (the error it may return is
         // an OS error code, stored inline), takes no lock, and touches no
         // memory but the copied `self`.
         unsafe {
@@ -106,6 +121,18 @@ impl ChildSetup {
     /// Runs in the child: async-signal-safe calls only (see `install`).
     #[allow(unsafe_code)]
     fn in_child(&self) -> io::Result<()> {
+        if self.terminal {
+            // SAFETY: setsid and ioctl are system calls, async-signal-safe;
+            // TIOCSCTTY takes an integer argument and reads no memory.
+            unsafe {
+                if libc::setsid() == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
         if let Some(parent) = self.kill_with_parent {
             // SAFETY: prctl and getppid are system calls, async-signal-safe;
             // PR_SET_PDEATHSIG takes a signal number and reads no memory.

@@ -86,13 +86,15 @@
 //! ```
 
 #![warn(missing_docs)]
-// Unsafe only where a child is set up between fork and exec (`child.rs`).
+// Unsafe only where a child is set up between fork and exec (`child.rs`)
+// and where a terminal is registered with the reactor (`terminal.rs`).
 #![deny(unsafe_code)]
 
 mod child;
 mod lookup;
 mod process;
 mod reaper;
+mod terminal;
 
 pub use lookup::DEFAULT_PATH;
 pub use process::{NativeProcess, NativeTransport};
@@ -191,7 +193,10 @@ impl Executor for NativeExecutor {
     /// A host pid and signals; no OOM reporting (a host process has no memory
     /// limit of its own to be killed for).
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_host_pid(true).with_signals(true)
+        Capabilities::new()
+            .with_host_pid(true)
+            .with_signals(true)
+            .with_pty(true)
     }
 
     fn create_process(
@@ -200,7 +205,7 @@ impl Executor for NativeExecutor {
         options: ExecOptions,
     ) -> Result<Box<dyn Process>> {
         let command = self.settings.prepare(command, options)?;
-        command.refuse_mounts(NativeTransport::BACKEND)?;
+        command.refuse_unsupported(NativeTransport::BACKEND, self.capabilities())?;
         let transport = NativeTransport {
             pipe_size: self.pipe_size,
             kill_with_parent: self.kill_with_parent,

@@ -5,11 +5,12 @@
 use crate::child::ChildSetup;
 use crate::lookup::resolve_program;
 use crate::reaper::{self, Owned};
+use crate::terminal::{Controller, Terminal};
 use exec_core::backend::{
     BackendPipes, Control, Exit, Exited, Launch, Launched, ManagedProcess, OutputSink,
     PreparedCommand, Transport,
 };
-use exec_core::{BoxFuture, Error, ErrorKind, Result};
+use exec_core::{BoxFuture, Error, ErrorKind, PtySize, Result};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -17,7 +18,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::io::DuplexStream;
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, Command};
 
 /// A host process created by [`NativeExecutor`](crate::NativeExecutor).
 pub type NativeProcess = ManagedProcess<NativeTransport>;
@@ -47,15 +48,38 @@ impl Transport for NativeTransport {
             .args(&command.argv()[1..])
             .env_clear()
             .envs(command.env())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .process_group(0)
             .kill_on_drop(true);
+        let mut setup = ChildSetup::new(self.kill_with_parent);
+        let controller = match command.pty() {
+            // The child leads a session of its own (and so a process group)
+            // on the terminal: set up in the child, not with process_group.
+            Some(pty) => {
+                let Terminal {
+                    controller,
+                    terminal,
+                } = Terminal::open(pty.size()).map_err(|e| terminal_error(&command, e))?;
+                let dup = |fd: &std::os::fd::OwnedFd| {
+                    fd.try_clone()
+                        .map(std::process::Stdio::from)
+                        .map_err(|e| terminal_error(&command, e))
+                };
+                cmd.stdin(dup(&terminal)?)
+                    .stdout(dup(&terminal)?)
+                    .stderr(std::process::Stdio::from(terminal));
+                setup = setup.with_terminal();
+                Some(controller)
+            }
+            None => {
+                cmd.stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .process_group(0);
+                None
+            }
+        };
         if let Some(dir) = &work_dir {
             cmd.current_dir(dir);
         }
-        let setup = ChildSetup::new(self.kill_with_parent);
         if setup.needed() {
             setup.install(&mut cmd);
         }
@@ -78,13 +102,23 @@ impl Transport for NativeTransport {
             })?;
         let owned = Owned::register(pid);
         drop(gate);
+        // Our copies of the terminal side go, so that its end (EIO) comes
+        // when the command and what it started have closed theirs.
+        drop(cmd);
         let group = Arc::new(Group {
             pgid: Pid::from_raw(pid),
             reaped: Mutex::new(false),
         });
-        connect(&mut child, pipes, exited, self.pipe_size);
+        match &controller {
+            Some(controller) => connect_terminal(controller, pipes, exited),
+            None => connect(&mut child, pipes, exited, self.pipe_size),
+        }
         let exit = reap(child, owned, group.clone());
-        Ok(Launched::new(GroupControl(group), exit).with_pid(pid.unsigned_abs()))
+        let control = GroupControl {
+            group,
+            terminal: controller,
+        };
+        Ok(Launched::new(control, exit).with_pid(pid.unsigned_abs()))
     }
 }
 
@@ -110,8 +144,11 @@ impl Group {
     }
 }
 
-/// Signals reach the child's whole process group.
-struct GroupControl(Arc<Group>);
+/// Signals reach the child's whole process group; a resize, its terminal.
+struct GroupControl {
+    group: Arc<Group>,
+    terminal: Option<Controller>,
+}
 
 impl Control for GroupControl {
     fn signal(&self, signal: i32) -> BoxFuture<'_, Result<()>> {
@@ -121,10 +158,10 @@ impl Control for GroupControl {
                 reason: format!("{signal} is not a signal number this system knows"),
             })
             .and_then(|signal| {
-                self.0.kill(signal).map_err(|errno| {
+                self.group.kill(signal).map_err(|errno| {
                     Error::backend_io(
                         NativeTransport::BACKEND,
-                        format!("send {signal} to process group {}", self.0.pgid),
+                        format!("send {signal} to process group {}", self.group.pgid),
                         errno.into(),
                     )
                 })
@@ -133,7 +170,20 @@ impl Control for GroupControl {
     }
 
     fn kill_now(&self) {
-        let _ = self.0.kill(Signal::SIGKILL);
+        let _ = self.group.kill(Signal::SIGKILL);
+    }
+
+    fn resize(&self, size: PtySize) -> BoxFuture<'_, Result<()>> {
+        let resized = match &self.terminal {
+            Some(terminal) => terminal
+                .resize(size)
+                .map_err(|e| Error::backend_io(NativeTransport::BACKEND, "resize the terminal", e)),
+            None => Err(Error::invalid_state(
+                "resize the terminal",
+                "the process has no terminal",
+            )),
+        };
+        Box::pin(std::future::ready(resized))
     }
 }
 
@@ -178,6 +228,29 @@ fn connect(child: &mut Child, pipes: BackendPipes, exited: Exited, pipe_size: us
     if let Some(child_stdin) = child.stdin.take() {
         tokio::spawn(forward_stdin(stdin, child_stdin, exited));
     }
+}
+
+/// Joins the terminal to the user's pipes: all the command writes comes on
+/// stdout (a terminal does not keep stderr apart), so stderr ends at once;
+/// what the user writes is typed into the terminal.
+fn connect_terminal(controller: &Controller, pipes: BackendPipes, exited: Exited) {
+    let BackendPipes {
+        stdin,
+        stdout,
+        stderr,
+        ..
+    } = pipes;
+    drop(stderr);
+    tokio::spawn(pump(stdout, controller.clone()));
+    tokio::spawn(forward_stdin(stdin, controller.clone(), exited));
+}
+
+fn terminal_error(command: &PreparedCommand, error: std::io::Error) -> Error {
+    Error::backend_io(
+        NativeTransport::BACKEND,
+        format!("open a terminal for {:?}", command.display()),
+        error,
+    )
 }
 
 /// The work dir to run in: it must exist, and a confined one must still
@@ -253,7 +326,11 @@ async fn pump(sink: OutputSink, source: impl tokio::io::AsyncRead + Unpin) {
 
 /// Copies what the user writes to the child's stdin until the user closes it
 /// (EOF for the child) or the child exits.
-async fn forward_stdin(mut from_user: DuplexStream, mut to_child: ChildStdin, mut exited: Exited) {
+async fn forward_stdin(
+    mut from_user: DuplexStream,
+    mut to_child: impl tokio::io::AsyncWrite + Unpin,
+    mut exited: Exited,
+) {
     tokio::select! {
         _ = tokio::io::copy(&mut from_user, &mut to_child) => {}
         () = exited.wait() => {}

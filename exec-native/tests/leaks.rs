@@ -36,7 +36,8 @@ async fn two_thousand_runs_leave_no_zombie_and_no_open_fd() {
             let exec = exec.clone();
             batch.spawn(async move {
                 let exec = exec.as_ref();
-                // Mix in commands that are killed and that leave a grandchild behind.
+                // Mix in commands that are killed, that leave a grandchild
+                // behind, and that run in a terminal.
                 match i % 4 {
                     0 => run_once(exec, "true").await,
                     1 => run_once(exec, "sh -c 'sleep 30 & exit 3'").await,
@@ -47,12 +48,22 @@ async fn two_thousand_runs_leave_no_zombie_and_no_open_fd() {
                         p.start().await.unwrap();
                         p.close(true).await.unwrap();
                     }
-                    _ => {
+                    _ if i % 8 == 3 => {
                         let p = exec
                             .create_process("sleep 30".into(), ExecOptions::new())
                             .unwrap();
                         p.start().await.unwrap();
                         drop(p);
+                    }
+                    _ => {
+                        let terminal = ExecOptions::new().with_pty(exec_core::Pty::new(80, 24));
+                        let p = exec
+                            .create_process("sh -c 'echo hi; sleep 30 & exit 3'".into(), terminal)
+                            .unwrap();
+                        let output = p.output().await.unwrap();
+                        assert_eq!(output.status.code(), Some(3));
+                        assert_eq!(output.stdout, b"hi\r\n");
+                        p.close(false).await.unwrap();
                     }
                 }
             });

@@ -441,6 +441,22 @@ async fn only_the_standard_streams_reach_the_child() {
         [],
         "the child inherited descriptors: {listing:?}"
     );
+    // In a terminal too: 0, 1 and 2 are the terminal, and nothing else.
+    let terminal = ExecOptions::new().with_pty(exec_core::Pty::new(200, 50));
+    let listing = fd_listing(&stdout_of(&exec, line, terminal).await);
+    let standard: Vec<_> = listing.iter().filter(|(fd, _)| *fd <= 2).collect();
+    assert_eq!(standard.len(), 3, "{listing:?}");
+    assert!(
+        standard
+            .iter()
+            .all(|(_, target)| target.starts_with("/dev/pts/")),
+        "{listing:?}"
+    );
+    assert_eq!(
+        inherited_beyond_the_standard_streams(&listing),
+        [],
+        "the child in a terminal inherited descriptors: {listing:?}"
+    );
     drop((opened, duplicated));
 }
 

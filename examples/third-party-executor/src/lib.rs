@@ -67,7 +67,7 @@ impl Executor for ThirdPartyExecutor {
         options: ExecOptions,
     ) -> Result<Box<dyn Process>> {
         let command = self.settings.prepare(command, options)?;
-        command.refuse_mounts(TokioProcess::BACKEND)?;
+        command.refuse_unsupported(TokioProcess::BACKEND, self.capabilities())?;
         Ok(Box::new(ManagedProcess::new(command, TokioProcess)))
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::executor::BoxFuture;
 use crate::pipes::{BackendPipes, Pipes};
 use crate::process::{Process, ProcessState};
+use crate::pty::PtySize;
 use crate::status::ExitStatus;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -503,6 +504,31 @@ impl<T: Transport> Process for ManagedProcess<T> {
             }
             self.shared.audit().signalled(signal);
             self.shared.deliver(control.as_ref(), signal).await
+        })
+    }
+
+    fn resize(&self, size: PtySize) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if self.shared.command.pty().is_none() {
+                return Err(Error::invalid_state(
+                    "resize the terminal",
+                    "the process has no terminal",
+                ));
+            }
+            size.check("size")?;
+            let control = match &*self.shared.phase.borrow() {
+                Phase::Running { control, .. } => control.clone(),
+                _ => {
+                    return Err(Error::invalid_state(
+                        "resize the terminal",
+                        "the process has not been started",
+                    ));
+                }
+            };
+            if self.shared.has_exited() {
+                return Ok(());
+            }
+            control.resize(size).await
         })
     }
 

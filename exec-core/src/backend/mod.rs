@@ -72,7 +72,7 @@
 //!     }
 //!     fn create_process(&self, command: CommandSpec, options: ExecOptions) -> Result<Box<dyn Process>> {
 //!         let command = self.0.prepare(command, options)?;
-//!         command.refuse_mounts(Instant7::BACKEND)?;
+//!         command.refuse_unsupported(Instant7::BACKEND, self.capabilities())?;
 //!         Ok(Box::new(ManagedProcess::new(command, Instant7)))
 //!     }
 //! }
@@ -95,6 +95,7 @@ pub use managed::{KILL_WAIT, ManagedProcess, START_WAIT};
 
 use crate::error::Result;
 use crate::executor::BoxFuture;
+use crate::pty::PtySize;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -206,6 +207,23 @@ pub trait Control: Send + Sync + 'static {
     /// process was dropped while its command ran, or its start finished after
     /// it was closed. Best effort; the exit future still reports the end.
     fn kill_now(&self);
+
+    /// Changes the size of the command's terminal (size checked; called only
+    /// for a command launched with a [`Pty`](crate::Pty) that has not ended).
+    /// Backends without terminals keep the default, which refuses.
+    ///
+    /// # Errors
+    ///
+    /// `Invalid` by default; `Unavailable` when the daemon cannot be reached.
+    fn resize(&self, size: PtySize) -> BoxFuture<'_, Result<()>> {
+        let _ = size;
+        Box::pin(async {
+            Err(crate::Error::invalid_state(
+                "resize the terminal",
+                "this backend has no terminals",
+            ))
+        })
+    }
 }
 
 /// How a command ended, as its backend learnt it. The life cycle turns it
