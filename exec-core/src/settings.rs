@@ -454,7 +454,7 @@ impl ExecutorSettings {
         let env_names: Vec<&str> = env.keys().map(String::as_str).collect();
         let asked_dir = options.work_dir.clone();
         let shown_dir = asked_dir.as_deref().or(self.default_work_dir.as_deref());
-        let audit = Audit::for_command(&self.id, &display, shown_dir, &env_names);
+        let audit = Audit::for_command(&self.id, &display, shown_dir, &env_names, &options.mounts);
         if !self.whitelist.allows(&argv) {
             audit.denied("not in the command whitelist");
             return Err(Error::NotWhitelisted {
