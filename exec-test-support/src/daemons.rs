@@ -128,3 +128,47 @@ pub async fn assert_no_docker_containers(host: &str, label: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// The names of the volumes on the local daemon `host` (`unix://…`) that
+/// carry the label `name=value`.
+#[cfg(feature = "docker")]
+pub async fn docker_volumes(host: &str, label: &str) -> Vec<String> {
+    use bollard::query_parameters::ListVolumesOptions;
+    let docker = bollard::Docker::connect_with_unix(
+        host.trim_start_matches("unix://"),
+        30,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("connect to the test daemon");
+    let mut filters = std::collections::HashMap::new();
+    filters.insert("label".to_owned(), vec![label.to_owned()]);
+    docker
+        .list_volumes(Some(ListVolumesOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .expect("list volumes")
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect()
+}
+
+/// Waits (20 s at most, then panics naming them) until no volume on `host`
+/// carries the label `name=value`.
+#[cfg(feature = "docker")]
+pub async fn assert_no_docker_volumes(host: &str, label: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left = docker_volumes(host, label).await;
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "volumes labelled {label} left behind: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
