@@ -428,6 +428,7 @@ impl DockerExecutorBuilder {
             .iter()
             .map(|root| std::fs::canonicalize(root).unwrap_or_else(|_| normalize(root)))
             .collect();
+        check_volumes_outside_roots(&config)?;
         // A confined call's mounts may not nest in, or cover, these.
         let own_targets: Vec<&str> = config
             .volumes
@@ -563,6 +564,39 @@ fn check_volume(volume: &str) -> Result<(), DockerError> {
         return Err(bad(
             "has a host side that is neither an absolute path nor a volume name",
         ));
+    }
+    Ok(())
+}
+
+/// A volume's host path may not lie under a mount root: a call could mount
+/// that root writable and swap a directory on the volume's path for a link,
+/// which the daemon would follow when it next mounts the volume (the path
+/// is the config's, handed over as written).
+fn check_volumes_outside_roots(config: &ContainerConfig) -> Result<(), DockerError> {
+    for volume in &config.volumes {
+        let Some(source) = volume.split(':').next().filter(|s| s.starts_with('/')) else {
+            continue;
+        };
+        let written = normalize(Path::new(source));
+        let resolved = std::fs::canonicalize(&written).unwrap_or_else(|_| written.clone());
+        let under = config
+            .mount_roots
+            .iter()
+            .map(|r| normalize(r))
+            .zip(&config.resolved_mount_roots)
+            .find(|(root, resolved_root)| {
+                written.starts_with(root) || resolved.starts_with(resolved_root)
+            });
+        if let Some((root, _)) = under {
+            return Err(config_error(
+                "volumes",
+                format!(
+                    "{volume:?} takes a host path under the mount root {root:?}: a call may mount \
+                     that root writable and replace a directory on the volume's path with a \
+                     symlink, which the daemon would follow (keep volumes outside mount_roots)"
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -737,6 +771,18 @@ mod tests {
             (
                 DockerExecutor::builder("b").with_mount_root("srv"),
                 "invalid mount_roots",
+            ),
+            (
+                DockerExecutor::builder("b")
+                    .with_mount_root("/srv/roots")
+                    .with_volume("/srv/roots/shared/../cache:/cache:ro"),
+                "invalid volumes: \"/srv/roots/shared/../cache:/cache:ro\" takes a host path under the mount root \"/srv/roots\"",
+            ),
+            (
+                DockerExecutor::builder("b")
+                    .with_host("tcp://127.0.0.1:2375")
+                    .with_mount_root("/srv"),
+                "invalid mount_roots: the daemon at tcp://127.0.0.1:2375 is not on this machine",
             ),
             (
                 DockerExecutor::builder("b").with_tls_ca("/nonexistent/ca.pem"),

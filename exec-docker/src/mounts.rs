@@ -55,9 +55,9 @@ use crate::sweep::Owner;
 use bollard::models::{
     Mount as ApiMount, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig,
 };
-use exec_core::confine::normalize;
 use exec_core::Error;
 use exec_core::backend::PreparedCommand;
+use exec_core::confine::normalize;
 use nix::fcntl::OFlag;
 use std::collections::HashMap;
 use std::fs::File;

@@ -230,12 +230,20 @@ async fn a_link_one_command_leaves_for_the_next_call_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volumes_and_call_mounts_cannot_nest_either_way() {
     let Some(d) = daemon() else { return };
-    let attack = Attack::with(&d, "volumes-in", |b, root| {
-        let cache = files::dir(&root.join("cache")).display().to_string();
-        b.with_volume(format!("{cache}:/work/cache"))
-    })
+    // Volumes are the config's and lie outside mount_roots (the executor
+    // refuses one inside: a call could swap its path).
+    let holder = tempfile::tempdir().unwrap();
+    let cache = files::dir(&holder.path().join("cache")).to_owned();
+    let volume = format!("{}:/work/cache", cache.display());
+    let attack = Attack::with(&d, "volumes", |b, _| b.with_volume(&volume)).await;
+    // A command left a link in the volume.
+    let out = run(
+        &attack.open,
+        "ln -s /bin /work/cache/tools",
+        ExecOptions::new(),
+    )
     .await;
-    files::symlink("/bin", &attack.root.join("cache/tools"));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
     let evilbin = attack.evilbin();
     let inside = || mounts(&[(&evilbin, "/work/cache/tools")]);
     let text = denied(&attack.confined, "echo hello", inside());
@@ -245,12 +253,13 @@ async fn volumes_and_call_mounts_cannot_nest_either_way() {
         "{text}"
     );
     attack.control_is_pwned(inside()).await;
-    // The other way: the config's volume holds the planted echo; the call's
-    // checkout, mounted over /work, carries `cache -> /bin`.
-    let attack = Attack::with(&d, "volumes-over", |b, root| {
-        b.with_volume(format!("{}/evilbin:/work/cache", root.display()))
-    })
-    .await;
+    // The other way: a command left the planted echo in the volume; the
+    // call's checkout, mounted over /work, carries `cache -> /bin`, so the
+    // volume would land on /bin.
+    std::fs::remove_file(cache.join("tools")).unwrap();
+    for file in ["busybox", "echo"] {
+        std::fs::copy(evilbin.join(file), cache.join(file)).unwrap();
+    }
     let checkout = attack.dir("checkout");
     files::symlink("/bin", &checkout.join("cache"));
     let over = || mounts(&[(&checkout, "/work")]);
