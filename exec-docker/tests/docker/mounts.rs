@@ -84,6 +84,18 @@ impl Attack {
         self.root.join("evilbin")
     }
 
+    /// The whitelisted executor refuses the call before anything runs, as
+    /// `PERMISSION_DENIED` with `expected` in its message.
+    fn refuses(&self, command: &str, options: ExecOptions, expected: &str) {
+        let err = self
+            .confined
+            .create_process(command.into(), options)
+            .expect_err("the call must be refused");
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        let text = err.to_string();
+        assert!(text.contains(expected), "{text}\nexpected: {expected}");
+    }
+
     /// The control: without a whitelist the call's mounts are taken and
     /// `echo hello` runs the planted echo.
     async fn control_is_pwned(&self, options: ExecOptions) {
@@ -100,16 +112,6 @@ fn mounts(list: &[(&Path, &str)]) -> ExecOptions {
         })
 }
 
-/// The error of a call that must be refused before anything runs, as
-/// `PERMISSION_DENIED`; its message.
-fn denied(exec: &DockerExecutor, command: &str, options: ExecOptions) -> String {
-    let err = exec
-        .create_process(command.into(), options)
-        .expect_err("the call must be refused");
-    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
-    err.to_string()
-}
-
 /// The issue's attack: `repo/tools -> /bin` in one mounted source moves a
 /// second mount (`evilbin` at `/work/repo/tools`, inside the work dir as
 /// written) over `/bin`, and the whitelisted `echo hello` runs the planted
@@ -123,27 +125,19 @@ async fn a_link_in_one_mount_cannot_move_another_over_the_whitelisted_program() 
     let evilbin = attack.evilbin();
     let both = || mounts(&[(&repo, "/work/repo"), (&evilbin, "/work/repo/tools")]);
     // control-direct: refused as before.
-    let text = denied(
-        &attack.confined,
+    attack.refuses(
         "echo hello",
         mounts(&[(&evilbin, "/bin")]),
-    );
-    assert!(
-        text.contains("does not let a call mount anything at \"/bin\""),
-        "{text}"
+        "does not let a call mount anything at \"/bin\"",
     );
     // baseline.
     let out = run(&attack.confined, "echo hello", ExecOptions::new()).await;
     assert_eq!(stdout(&out), "hello\n");
     // via-symlink: refused, naming the mount and why.
-    let text = denied(&attack.confined, "echo hello", both());
-    assert!(
-        text.contains(&format!(
+    attack.refuses("echo hello", both(), &format!(
             "does not let a call mount anything at \"/work/repo/tools\": mount 2 (from {evilbin:?}) \
              lies inside the target \"/work/repo\" of mount 1"
-        )),
-        "{text}"
-    );
+        ));
     // Control: without a whitelist the daemon follows the link.
     attack.control_is_pwned(both()).await;
 }
@@ -162,11 +156,8 @@ async fn a_chain_of_links_or_a_link_with_dot_dot_is_refused_the_same() {
     files::symlink("../../bin", &dotdot.join("tools"));
     for (repo, link) in [(&chain, "/work/repo/a"), (&dotdot, "/work/repo/tools")] {
         let both = || mounts(&[(repo, "/work/repo"), (&evilbin, link)]);
-        let text = denied(&attack.confined, "echo hello", both());
-        assert!(
-            text.contains("mount 2") && text.contains("lies inside the target \"/work/repo\""),
-            "{text}"
-        );
+        let expected = format!("mount 2 (from {evilbin:?}) lies inside the target \"/work/repo\"");
+        attack.refuses("echo hello", both(), &expected);
         attack.control_is_pwned(both()).await;
     }
 }
@@ -182,8 +173,7 @@ async fn a_link_to_a_file_is_refused_and_a_failed_mount_says_so() {
     files::symlink("/bin/echo", &repo.join("tools"));
     let evilbin = attack.evilbin();
     let both = || mounts(&[(&repo, "/work/repo"), (&evilbin, "/work/repo/tools")]);
-    let text = denied(&attack.confined, "echo hello", both());
-    assert!(text.contains("mount 2"), "{text}");
+    attack.refuses("echo hello", both(), "mount 2 (from");
     let process = attack
         .open
         .create_process("echo hello".into(), both())
@@ -210,8 +200,7 @@ async fn a_link_one_command_leaves_for_the_next_call_is_refused() {
     let evilbin = attack.evilbin();
     let both = || mounts(&[(&repo, "/work/repo"), (&evilbin, "/work/repo/tools")]);
     // Nothing to follow yet: refused all the same (the rule is the layout).
-    let text = denied(&attack.confined, "echo hello", both());
-    assert!(text.contains("mount 2"), "{text}");
+    attack.refuses("echo hello", both(), "mount 2 (from");
     let out = run(
         &attack.open,
         "ln -s /bin /r/tools",
@@ -219,8 +208,7 @@ async fn a_link_one_command_leaves_for_the_next_call_is_refused() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = denied(&attack.confined, "echo hello", both());
-    assert!(text.contains("mount 2"), "{text}");
+    attack.refuses("echo hello", both(), "mount 2 (from");
     attack.control_is_pwned(both()).await;
 }
 
@@ -246,12 +234,10 @@ async fn volumes_and_call_mounts_cannot_nest_either_way() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let evilbin = attack.evilbin();
     let inside = || mounts(&[(&evilbin, "/work/cache/tools")]);
-    let text = denied(&attack.confined, "echo hello", inside());
-    assert!(
-        text.contains("mount 1")
-            && text.contains("lies on or inside the executor's own mount at \"/work/cache\""),
-        "{text}"
+    let expected = format!(
+        "mount 1 (from {evilbin:?}) lies on or inside the executor's own mount at \"/work/cache\""
     );
+    attack.refuses("echo hello", inside(), &expected);
     attack.control_is_pwned(inside()).await;
     // The other way: a command left the planted echo in the volume; the
     // call's checkout, mounted over /work, carries `cache -> /bin`, so the
@@ -263,10 +249,10 @@ async fn volumes_and_call_mounts_cannot_nest_either_way() {
     let checkout = attack.dir("checkout");
     files::symlink("/bin", &checkout.join("cache"));
     let over = || mounts(&[(&checkout, "/work")]);
-    let text = denied(&attack.confined, "echo hello", over());
-    assert!(
-        text.contains("would cover the executor's own mount at \"/work/cache\""),
-        "{text}"
+    attack.refuses(
+        "echo hello",
+        over(),
+        "would cover the executor's own mount at \"/work/cache\"",
     );
     attack.control_is_pwned(over()).await;
 }
@@ -280,13 +266,11 @@ async fn a_work_dir_or_relative_program_is_not_reached_through_a_mount() {
     let repo = attack.dir("repo");
     files::symlink("/bin", &repo.join("tools"));
     let in_tools = || mounts(&[(&repo, "/work/repo")]).with_work_dir("/work/repo/tools");
-    let text = denied(&attack.confined, "pwd -P", in_tools());
-    assert!(
-        text.contains(
-            "does not let a call use the work dir \"/work/repo/tools\": it lies inside the target \
-             \"/work/repo\" of mount 1"
-        ),
-        "{text}"
+    attack.refuses(
+        "pwd -P",
+        in_tools(),
+        "does not let a call use the work dir \"/work/repo/tools\": it lies inside the target \
+             \"/work/repo\" of mount 1",
     );
     let out = run(&attack.open, "pwd -P", in_tools()).await;
     assert_eq!(stdout(&out), "/bin\n", "the control follows the link");
@@ -301,12 +285,10 @@ async fn a_work_dir_or_relative_program_is_not_reached_through_a_mount() {
         "#!/bin/sh\necho 'PWNED: the checkout'\"'\"'s build.sh'\n",
     );
     let over_work = || mounts(&[(&checkout, "/work")]);
-    let text = denied(&attack.confined, "./build.sh", over_work());
-    assert!(
-        text.contains(&format!(
-            "mount 1 (from {checkout:?}) would hold the program \"/work/build.sh\""
-        )),
-        "{text}"
+    attack.refuses(
+        "./build.sh",
+        over_work(),
+        &format!("mount 1 (from {checkout:?}) would hold the program \"/work/build.sh\""),
     );
     let out = run(&attack.open, "./build.sh", over_work()).await;
     assert_eq!(stdout(&out), "PWNED: the checkout's build.sh\n");
