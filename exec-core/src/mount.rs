@@ -3,49 +3,49 @@
 //! A call asks for mounts with [`ExecOptions::with_mount`](crate::ExecOptions::with_mount);
 //! [`ExecutorSettings::prepare`](crate::ExecutorSettings::prepare) checks their form
 //! (absolute paths, no NUL byte, one mount per target) and, on an executor with
-//! a whitelist, where they go (below). Which host paths a call may reach is the
+//! a whitelist, where they go (see [`Mount`]). Which host paths a call may reach is the
 //! backend's business: only a backend that declares
 //! [`Capabilities::mounts`](crate::Capabilities::mounts) takes mounts, and it
 //! decides (exec-docker: only under its configured `mount_roots`, each source
 //! held open from its check until the container started). Every other backend
 //! refuses a call with mounts through
-//! [`PreparedCommand::refuse_mounts`](crate::PreparedCommand::refuse_mounts).
-//!
-//! # Where a confined call's mounts may go
-//!
-//! On an executor with a whitelist, the call's mounts must not change what
-//! the whitelisted command is. The container resolves every path it is given
-//! — a mount's target, the work dir, the program — component by component,
-//! following symlinks, through the mounts already in place. The image's own
-//! symlinks are the config's to trust (it chose the image); what a mounted
-//! source holds is not (a call chooses it, and a command may have written
-//! links into it). So every path the container resolves for a confined call
-//! must go through the image alone, and a mount may not sit where the program
-//! is found:
-//!
-//! 1. a target lies where the call could point its work dir (`default_work_dir`,
-//!    `work_dir_roots`), never over `/bin`, `/lib` or `/etc`;
-//! 2. no target lies inside another mount's target (the call's, or the
-//!    executor's own: Docker's `volumes` and `tmpfs`), nor on or above one of
-//!    the executor's own: the container would reach it through what the outer
-//!    source holds, where a symlink could lead anywhere;
-//! 3. no target is on or above the program's path, nor on, above or inside a
-//!    directory of `PATH` a bare program is looked up in;
-//! 4. the work dir (the call's, or `default_work_dir`) does not lie inside a
-//!    mount's target: the container would follow what that source holds to
-//!    get there.
-//!
-//! Each refusal is `PermissionDenied` naming the mount (its number in the
-//! call, its source and target) and the rule. Together they leave nothing the
-//! container resolves for the command to a source's contents: targets,
-//! program and work dir are reached through the image only, and a mount's
-//! own root is the directory the backend checked.
+//! [`PreparedCommand::refuse_mounts`](crate::backend::PreparedCommand::refuse_mounts).
 
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// One host path mounted into the command's container.
+///
+/// # Where a confined call's mounts may go
+///
+/// On an executor with a whitelist, the call's mounts must not change what
+/// the whitelisted command is. The container resolves every path it is given
+/// — a mount's target, the work dir, the program — component by component,
+/// following symlinks, through the mounts already in place. The image's own
+/// symlinks are the config's to trust (it chose the image); what a mounted
+/// source holds is not (a call chooses it, and a command may have written
+/// links into it). So every path the container resolves for a confined call
+/// must go through the image alone, and a mount may not sit where the program
+/// is found:
+///
+/// 1. a target lies where the call could point its work dir (`default_work_dir`,
+///    `work_dir_roots`), never over `/bin`, `/lib` or `/etc`;
+/// 2. no target lies inside another mount's target (the call's, or the
+///    executor's own: Docker's `volumes` and `tmpfs`), nor on or above one of
+///    the executor's own: the container would reach it through what the outer
+///    source holds, where a symlink could lead anywhere;
+/// 3. no target is on or above the program's path, nor on, above or inside a
+///    directory of `PATH` a bare program is looked up in;
+/// 4. the work dir (the call's, or `default_work_dir`) does not lie inside a
+///    mount's target: the container would follow what that source holds to
+///    get there.
+///
+/// Each refusal is `PermissionDenied` naming the mount (its number in the
+/// call, its source and target) and the rule. Together they leave nothing the
+/// container resolves for the command to a source's contents: targets,
+/// program and work dir are reached through the image only, and a mount's
+/// own root is the directory the backend checked.
 ///
 /// ```
 /// use exec_core::{ExecOptions, Mount};
@@ -132,7 +132,7 @@ pub(crate) fn validate(mounts: &[Mount]) -> Result<()> {
 }
 
 /// What a confined call's mounts must leave alone: what the container
-/// resolves for the command besides the mounts (see the module docs).
+/// resolves for the command besides the mounts (see [`Mount`]).
 #[derive(Debug, Default)]
 pub(crate) struct Fixed<'a> {
     /// Rules 1 to 3 apply (the executor has a whitelist); else only rule 4.
@@ -148,7 +148,7 @@ pub(crate) struct Fixed<'a> {
     pub(crate) work_dir: Option<(PathBuf, bool)>,
 }
 
-/// Checks rules 2 to 4 of the module docs for a call's mounts (rule 1 is
+/// Checks rules 2 to 4 of [`Mount`]'s docs for a call's mounts (rule 1 is
 /// the work dir roots' own check).
 ///
 /// # Errors

@@ -128,7 +128,7 @@ impl ExecutorSettings {
     /// Sets where the backend's own config mounts something into the command's
     /// container (exec-docker: the targets of `volumes` and `tmpfs`). On an
     /// executor with a whitelist a call's mount may not go on, above or
-    /// inside one of them (see [`mount`](crate::mount)); backends set this
+    /// inside one of them (see [`Mount`](crate::Mount)); backends set this
     /// when they are built.
     #[must_use]
     pub fn with_config_mount_targets<I, P>(mut self, targets: I) -> Self
@@ -315,7 +315,7 @@ impl ExecutorSettings {
         Ok((Some(dir), Some(confinement)))
     }
 
-    /// Where a call's mounts may go (see [`mount`](crate::mount)): on an
+    /// Where a call's mounts may go (see [`Mount`](crate::Mount)): on an
     /// executor with a whitelist only where it could point its work dir
     /// (`default_work_dir`, `work_dir_roots`) — a mount over `/bin`, `/lib` or
     /// `/etc` would change what the whitelisted program is, or what it

@@ -23,7 +23,7 @@
 //!   open from its check until the container started and handed to the
 //!   daemon as that open directory, so the daemon mounts what was checked;
 //!   on an executor with a whitelist they cannot nest, cover the program,
-//!   its `PATH` or the work dir (see [`exec_core::mount`]).
+//!   its `PATH` or the work dir (see [`exec_core::Mount`]).
 //!
 //! There is no host pid (`Process::id` is `None`); signals go through the
 //! daemon. The init process (on by default) forwards them to the command.

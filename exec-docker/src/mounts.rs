@@ -32,7 +32,7 @@
 //!
 //! The volume (`NoCopy`, labelled like our containers) goes with its
 //! container: the daemon removes anonymous volumes with an `auto_remove`
-//! container, [`sweep`](crate::sweep) and exec-docker's own removals pass `v`.
+//! container, [`sweep`](crate::sweep()) and exec-docker's own removals pass `v`.
 //!
 //! # Which daemons take call mounts
 //!
