@@ -2,8 +2,9 @@
 //! (feature `tracing`, on by default; without it every call here does nothing).
 //!
 //! Every process gets one span, `exec::process`, carrying the executor id, the
-//! command (its words, shortened for long ones), the work dir and the *names*
-//! of its environment variables — never their values. Inside it come the
+//! command (its words, shortened for long ones), the work dir, the *names*
+//! of its environment variables — never their values — and the host paths
+//! the call mounts (`mounts`: each source, target and `ro`/`rw`). Inside it come the
 //! events, each with the target `exec` and a message naming the step:
 //!
 //! | message | level | fields | emitted by |
@@ -21,6 +22,7 @@
 //! An operator sees them with any `tracing` subscriber; the `exec-lua` runner
 //! prints them on stderr with `--log info` or `RUST_LOG=exec=info`.
 
+use crate::mount::Mount;
 use crate::status::ExitStatus;
 use std::path::Path;
 use std::time::Duration;
@@ -52,6 +54,7 @@ impl Audit {
         command: &str,
         work_dir: Option<&Path>,
         env_names: &[&str],
+        mounts: &[Mount],
     ) -> Self {
         #[cfg(feature = "tracing")]
         {
@@ -62,12 +65,13 @@ impl Audit {
                 command = command,
                 work_dir = work_dir.map(|d| tracing::field::debug(d.display())),
                 env = tracing::field::display(names_field(env_names)),
+                mounts = (!mounts.is_empty()).then(|| tracing::field::display(mounts_field(mounts))),
             );
             Self { span }
         }
         #[cfg(not(feature = "tracing"))]
         {
-            let _ = (executor_id, command, work_dir, env_names);
+            let _ = (executor_id, command, work_dir, env_names, mounts);
             Self {}
         }
     }
@@ -164,6 +168,21 @@ fn names_field(names: &[&str]) -> String {
     shown.join(",")
 }
 
+/// The mounts as one field: `"/srv/a":"/work/a":ro,"/srv/b":"/work/b":rw`.
+/// A call chooses the paths, so each is quoted and escaped: a newline in
+/// one cannot forge a log line.
+#[cfg(feature = "tracing")]
+fn mounts_field(mounts: &[Mount]) -> String {
+    let shown: Vec<String> = mounts
+        .iter()
+        .map(|m| {
+            let mode = if m.read_only() { "ro" } else { "rw" };
+            format!("{:?}:{:?}:{mode}", m.source(), m.target())
+        })
+        .collect();
+    shown.join(",")
+}
+
 /// The executor `executor_id` was handed out. Registries call it.
 pub fn acquired(executor_id: &str) {
     #[cfg(feature = "tracing")]
@@ -178,4 +197,24 @@ pub fn acquire_denied(executor_id: &str, reason: &str) {
     tracing::warn!(target: "exec", executor = executor_id, reason, "acquire denied");
     #[cfg(not(feature = "tracing"))]
     let _ = (executor_id, reason);
+}
+
+#[cfg(all(test, feature = "tracing"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mounts_field_quotes_each_path_so_none_can_forge_a_line() {
+        let mounts = [
+            Mount::new("/srv/roots/repo", "/work/repo"),
+            Mount::new("/srv/roots/x\n1970-01-01 INFO exec: allowed", "/work/x")
+                .with_read_only(true),
+        ];
+        let field = mounts_field(&mounts);
+        assert_eq!(
+            field,
+            r#""/srv/roots/repo":"/work/repo":rw,"/srv/roots/x\n1970-01-01 INFO exec: allowed":"/work/x":ro"#
+        );
+        assert!(!field.contains('\n'));
+    }
 }

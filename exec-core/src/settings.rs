@@ -62,6 +62,7 @@ pub struct ExecutorSettings {
     env_allow: Option<EnvAllow>,
     work_dir_roots: Vec<PathBuf>,
     close_grace: Duration,
+    config_mount_targets: Vec<PathBuf>,
 }
 
 impl ExecutorSettings {
@@ -79,6 +80,7 @@ impl ExecutorSettings {
             env_allow: None,
             work_dir_roots: Vec::new(),
             close_grace: DEFAULT_CLOSE_GRACE,
+            config_mount_targets: Vec::new(),
         }
     }
 
@@ -122,6 +124,24 @@ impl ExecutorSettings {
         P: Into<PathBuf>,
     {
         self.work_dir_roots = roots.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets where the backend's own config mounts something into the command's
+    /// container (exec-docker: the targets of `volumes` and `tmpfs`). On an
+    /// executor with a whitelist a call's mount may not go on, above or
+    /// inside one of them (see [`Mount`](crate::Mount)); backends set this
+    /// when they are built.
+    #[must_use]
+    pub fn with_config_mount_targets<I, P>(mut self, targets: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.config_mount_targets = targets
+            .into_iter()
+            .map(|t| confine::normalize(&t.into()))
+            .collect();
         self
     }
 
@@ -226,6 +246,12 @@ impl ExecutorSettings {
         &self.work_dir_roots
     }
 
+    /// Where the backend's own config mounts something (`..` resolved; see
+    /// [`with_config_mount_targets`](ExecutorSettings::with_config_mount_targets)).
+    pub fn config_mount_targets(&self) -> &[PathBuf] {
+        &self.config_mount_targets
+    }
+
     /// Whether the executor runs only what its config lists: it has a
     /// whitelist. Then a call cannot move the program lookup, set variables
     /// the config does not allow, or leave the configured work dirs.
@@ -291,13 +317,35 @@ impl ExecutorSettings {
         Ok((Some(dir), Some(confinement)))
     }
 
-    /// On an executor with a whitelist, a call's mounts go only where it
-    /// could point its work dir (`default_work_dir`, `work_dir_roots`): a
-    /// mount over `/bin`, `/lib` or `/etc` would change what the whitelisted
-    /// program is, or what it loads, as `PATH` or `LD_PRELOAD` would.
-    fn check_mount_targets(&self, mounts: &[Mount]) -> Result<()> {
-        if !self.is_confined() || mounts.is_empty() {
+    /// Where a call's mounts may go (see [`Mount`](crate::Mount)): on an
+    /// executor with a whitelist only where it could point its work dir
+    /// (`default_work_dir`, `work_dir_roots`) — a mount over `/bin`, `/lib` or
+    /// `/etc` would change what the whitelisted program is, or what it
+    /// loads, as `PATH` or `LD_PRELOAD` would — and never where the container
+    /// would resolve another mount, the program or the work dir through what
+    /// a source holds. Where a call chose a confined work dir, it must not
+    /// lie inside a mount either.
+    fn check_mounts(
+        &self,
+        mounts: &[Mount],
+        argv: &[String],
+        env: &Env,
+        work_dir: Option<&Path>,
+        call_chose_work_dir: bool,
+    ) -> Result<()> {
+        let confined = self.is_confined();
+        let work_dir_confined = confined || !self.work_dir_roots.is_empty();
+        if mounts.is_empty() || !work_dir_confined {
             return Ok(());
+        }
+        let work_dir = work_dir.map(confine::normalize);
+        if !confined {
+            // Only the work dir the call chose is held to its roots.
+            let fixed = mount::Fixed {
+                work_dir: work_dir.filter(|_| call_chose_work_dir).map(|w| (w, true)),
+                ..mount::Fixed::default()
+            };
+            return mount::check_placement(&self.id, mounts, &fixed);
         }
         let confinement = self.work_dir_confinement();
         for mount in mounts {
@@ -310,7 +358,42 @@ impl ExecutorSettings {
                 });
             }
         }
-        Ok(())
+        let program = argv.first().map_or("", String::as_str);
+        let bare = !program.contains('/');
+        let program = if program.starts_with('/') {
+            Some(confine::normalize(Path::new(program)))
+        } else if program.contains('/') {
+            self.default_work_dir
+                .as_deref()
+                .filter(|d| d.is_absolute())
+                .map(|d| confine::normalize(&d.join(program)))
+        } else {
+            None
+        };
+        // A bare program is found in the entry's PATH (the host, Incus) or
+        // the container's, which is the merged one (Docker): both count.
+        let mut path_dirs: Vec<PathBuf> = Vec::new();
+        if bare {
+            let paths = [self.default_env.get("PATH"), env.get("PATH")];
+            for dir in paths.into_iter().flatten().flat_map(|p| p.split(':')) {
+                let dir = match &work_dir {
+                    Some(base) if !dir.starts_with('/') => base.join(dir),
+                    _ => PathBuf::from(dir),
+                };
+                let dir = confine::normalize(&dir);
+                if dir.is_absolute() && !path_dirs.contains(&dir) {
+                    path_dirs.push(dir);
+                }
+            }
+        }
+        let fixed = mount::Fixed {
+            confined,
+            config_targets: &self.config_mount_targets,
+            program,
+            path_dirs,
+            work_dir: work_dir.map(|w| (w, call_chose_work_dir)),
+        };
+        mount::check_placement(&self.id, mounts, &fixed)
     }
 
     /// The roots a call's work dir (and mount targets) must stay in.
@@ -379,7 +462,7 @@ impl ExecutorSettings {
         let env_names: Vec<&str> = env.keys().map(String::as_str).collect();
         let asked_dir = options.work_dir.clone();
         let shown_dir = asked_dir.as_deref().or(self.default_work_dir.as_deref());
-        let audit = Audit::for_command(&self.id, &display, shown_dir, &env_names);
+        let audit = Audit::for_command(&self.id, &display, shown_dir, &env_names, &options.mounts);
         if !self.whitelist.allows(&argv) {
             audit.denied("not in the command whitelist");
             return Err(Error::NotWhitelisted {
@@ -387,10 +470,20 @@ impl ExecutorSettings {
                 command: display,
             });
         }
+        let call_chose_work_dir = asked_dir.is_some();
         let confined = self
             .check_call_env(&options)
-            .and_then(|()| self.check_mount_targets(&options.mounts))
-            .and_then(|()| self.work_dir_for(asked_dir));
+            .and_then(|()| self.work_dir_for(asked_dir))
+            .and_then(|found| {
+                self.check_mounts(
+                    &options.mounts,
+                    &argv,
+                    &env,
+                    found.0.as_deref(),
+                    call_chose_work_dir,
+                )?;
+                Ok(found)
+            });
         let (work_dir, work_dir_confinement) = match confined {
             Ok(found) => found,
             Err(error) => {

@@ -4,6 +4,7 @@ use crate::DockerExecutor;
 use crate::client::{Client, Host, TlsFiles};
 use crate::error::DockerError;
 use exec_core::ExecutorSettings;
+use exec_core::confine::normalize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +80,9 @@ pub(crate) struct ContainerConfig {
     pub(crate) init: bool,
     pub(crate) pull: Pull,
     pub(crate) mount_roots: Vec<PathBuf>,
+    /// `mount_roots` with their symlinks followed when the executor was
+    /// built (the config's word; a later link cannot move a root).
+    pub(crate) resolved_mount_roots: Vec<PathBuf>,
 }
 
 /// Builds a [`DockerExecutor`]: the image, the daemon, and what each
@@ -145,6 +149,7 @@ impl DockerExecutorBuilder {
                 init: true,
                 pull: Pull::Missing,
                 mount_roots: Vec::new(),
+                resolved_mount_roots: Vec::new(),
             },
         }
     }
@@ -302,7 +307,11 @@ impl DockerExecutorBuilder {
 
     /// A host directory under which a call's [`Mount`](exec_core::Mount)s
     /// may take their source. Without any, every per-call mount is refused:
-    /// a script that could mount any host path could mount `/`.
+    /// a script that could mount any host path could mount `/`. Each call's
+    /// source is a directory, opened once and checked as opened (symlinks
+    /// followed) against the roots as resolved when the executor is built;
+    /// the daemon is handed that open directory, not its path. Only for a
+    /// daemon on a local socket: with a `tcp://` host, `build` refuses it.
     pub fn with_mount_root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.mount_roots.push(dir.into());
         self
@@ -315,7 +324,7 @@ impl DockerExecutorBuilder {
     ///
     /// [`DockerError::Config`] naming the first bad field.
     pub fn build(self, settings: ExecutorSettings) -> Result<DockerExecutor, DockerError> {
-        let config = self.config;
+        let mut config = self.config;
         check_image(&config.image)?;
         if let Some(mode) = &config.network_mode {
             check_network_mode(mode)?;
@@ -403,6 +412,31 @@ impl DockerExecutorBuilder {
             }
         }
         let host = Host::resolve(self.host.as_deref(), &self.tls.files()?)?;
+        if !config.mount_roots.is_empty() && !host.is_local() {
+            return Err(config_error(
+                "mount_roots",
+                format!(
+                    "the daemon at {host} is not on this machine: the paths a call mounts would \
+                     be its host's, which this process can neither resolve nor hold open, so a \
+                     symlink or a swap there could mount any of its directories (give such \
+                     directories as volumes, or use a unix:// daemon)"
+                ),
+            ));
+        }
+        config.resolved_mount_roots = config
+            .mount_roots
+            .iter()
+            .map(|root| std::fs::canonicalize(root).unwrap_or_else(|_| normalize(root)))
+            .collect();
+        check_volumes_outside_roots(&config)?;
+        // A confined call's mounts may not nest in, or cover, these.
+        let own_targets: Vec<&str> = config
+            .volumes
+            .iter()
+            .filter_map(|v| v.split(':').nth(1))
+            .chain(config.tmpfs.keys().map(String::as_str))
+            .collect();
+        let settings = settings.with_config_mount_targets(own_targets);
         let client = Client::new(host);
         Ok(DockerExecutor::from_parts(
             settings,
@@ -530,6 +564,39 @@ fn check_volume(volume: &str) -> Result<(), DockerError> {
         return Err(bad(
             "has a host side that is neither an absolute path nor a volume name",
         ));
+    }
+    Ok(())
+}
+
+/// A volume's host path may not lie under a mount root: a call could mount
+/// that root writable and swap a directory on the volume's path for a link,
+/// which the daemon would follow when it next mounts the volume (the path
+/// is the config's, handed over as written).
+fn check_volumes_outside_roots(config: &ContainerConfig) -> Result<(), DockerError> {
+    for volume in &config.volumes {
+        let Some(source) = volume.split(':').next().filter(|s| s.starts_with('/')) else {
+            continue;
+        };
+        let written = normalize(Path::new(source));
+        let resolved = std::fs::canonicalize(&written).unwrap_or_else(|_| written.clone());
+        let under = config
+            .mount_roots
+            .iter()
+            .map(|r| normalize(r))
+            .zip(&config.resolved_mount_roots)
+            .find(|(root, resolved_root)| {
+                written.starts_with(root) || resolved.starts_with(resolved_root)
+            });
+        if let Some((root, _)) = under {
+            return Err(config_error(
+                "volumes",
+                format!(
+                    "{volume:?} takes a host path under the mount root {root:?}: a call may mount \
+                     that root writable and replace a directory on the volume's path with a \
+                     symlink, which the daemon would follow (keep volumes outside mount_roots)"
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -704,6 +771,18 @@ mod tests {
             (
                 DockerExecutor::builder("b").with_mount_root("srv"),
                 "invalid mount_roots",
+            ),
+            (
+                DockerExecutor::builder("b")
+                    .with_mount_root("/srv/roots")
+                    .with_volume("/srv/roots/shared/../cache:/cache:ro"),
+                "invalid volumes: \"/srv/roots/shared/../cache:/cache:ro\" takes a host path under the mount root \"/srv/roots\"",
+            ),
+            (
+                DockerExecutor::builder("b")
+                    .with_host("tcp://127.0.0.1:2375")
+                    .with_mount_root("/srv"),
+                "invalid mount_roots: the daemon at tcp://127.0.0.1:2375 is not on this machine",
             ),
             (
                 DockerExecutor::builder("b").with_tls_ca("/nonexistent/ca.pem"),

@@ -4,13 +4,13 @@
 
 use crate::builder::{ContainerConfig, MAX_LABEL_VALUE};
 use crate::client::Host;
-use crate::error::DockerError;
+use crate::mounts::HeldSources;
 use crate::sweep::Owner;
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::models::{ContainerCreateBody, HostConfig};
 use exec_core::Error;
 use exec_core::backend::PreparedCommand;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The CPU period `cpu_quota` is counted in: 100 ms.
 const CPU_PERIOD: i64 = 100_000;
@@ -20,6 +20,8 @@ const CPU_PERIOD: i64 = 100_000;
 #[derive(Debug)]
 pub(crate) struct ContainerSpec {
     pub(crate) body: ContainerCreateBody,
+    /// The call's mount sources, held open until the container started.
+    pub(crate) held: HeldSources,
 }
 
 impl ContainerSpec {
@@ -30,7 +32,7 @@ impl ContainerSpec {
         command: &PreparedCommand,
     ) -> Result<Self, Error> {
         let labels = labels(config, command)?;
-        let mounts = mounts(config, host, command)?;
+        let (mounts, held) = crate::mounts::hold(config, host, command)?;
         let mut argv = command.argv().to_vec();
         // On a confined executor a relative program (`./build.sh`) is the one
         // in default_work_dir, never one in a work dir the call chose.
@@ -100,11 +102,11 @@ impl ContainerSpec {
             host_config: Some(host_config),
             ..Default::default()
         };
-        Ok(Self { body })
+        Ok(Self { body, held })
     }
 }
 
-fn utf8(path: PathBuf, field: &str) -> Result<String, Error> {
+pub(crate) fn utf8(path: PathBuf, field: &str) -> Result<String, Error> {
     path.into_os_string()
         .into_string()
         .map_err(|path| Error::InvalidArgument {
@@ -144,81 +146,4 @@ fn labels(
     // Ours last: no config or call can forge them.
     labels.extend(Owner::current().labels(command.executor_id()));
     Ok(labels)
-}
-
-/// The call's mounts, each under one of the config's `mount_roots`.
-fn mounts(
-    config: &ContainerConfig,
-    host: &Host,
-    command: &PreparedCommand,
-) -> Result<Vec<Mount>, Error> {
-    let mut mounts = Vec::with_capacity(command.mounts().len());
-    for mount in command.mounts() {
-        let source = exec_core::confine::normalize(mount.source());
-        let refused = |why: String| -> Error {
-            let error = DockerError::MountNotAllowed {
-                executor: command.executor_id().to_owned(),
-                path: mount.source().to_owned(),
-                reason: why,
-            };
-            command.audit().denied(&error.to_string());
-            error.into()
-        };
-        if config.mount_roots.is_empty() {
-            return Err(refused(
-                "it lets a call mount no host path (mount_roots is empty)".to_owned(),
-            ));
-        }
-        if !inside(
-            &source,
-            config
-                .mount_roots
-                .iter()
-                .map(|r| exec_core::confine::normalize(r)),
-        ) {
-            return Err(refused(format!(
-                "it is outside mount_roots ({})",
-                roots_text(&config.mount_roots)
-            )));
-        }
-        // On a local daemon the path is ours to resolve: a symlink under a
-        // root must not lead out of it, and the daemon gets the resolved path
-        // (a link changed after this check does not move the mount).
-        let source = match host.is_local().then(|| std::fs::canonicalize(&source)) {
-            Some(Ok(resolved)) => {
-                let roots = config
-                    .mount_roots
-                    .iter()
-                    .filter_map(|r| std::fs::canonicalize(r).ok());
-                if !inside(&resolved, roots) {
-                    return Err(refused(format!(
-                        "it resolves to {resolved:?}, outside mount_roots ({})",
-                        roots_text(&config.mount_roots)
-                    )));
-                }
-                resolved
-            }
-            _ => source,
-        };
-        mounts.push(Mount {
-            typ: Some(MountType::BIND),
-            source: Some(utf8(source, "mounts")?),
-            target: Some(utf8(mount.target().to_owned(), "mounts")?),
-            read_only: Some(mount.read_only()),
-            ..Default::default()
-        });
-    }
-    Ok(mounts)
-}
-
-fn inside(path: &Path, mut roots: impl Iterator<Item = PathBuf>) -> bool {
-    roots.any(|root| path.starts_with(root))
-}
-
-fn roots_text(roots: &[PathBuf]) -> String {
-    roots
-        .iter()
-        .map(|r| r.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -88,6 +88,42 @@ pub enum DockerError {
         reason: String,
     },
 
+    /// A call's mount source does not exist (or was removed as it was opened).
+    #[error("executor {executor} cannot mount {path:?}: {reason}")]
+    MountSourceNotFound {
+        /// The executor.
+        executor: String,
+        /// The host path asked for.
+        path: std::path::PathBuf,
+        /// What was found.
+        reason: String,
+    },
+
+    /// A call's mount source is not a directory: a call mounts directories
+    /// only (the daemon is handed the open directory, see `mount_roots`).
+    #[error(
+        "executor {executor} cannot mount {path:?}: it is not a directory, and a call mounts directories only"
+    )]
+    MountSourceNotDirectory {
+        /// The executor.
+        executor: String,
+        /// The host path asked for.
+        path: std::path::PathBuf,
+    },
+
+    /// The daemon could not make a mount when it started the container (a
+    /// target the image has as a file, a source gone since it was checked).
+    #[error("the Docker daemon at {host} could not make {mount} in the container: {message}")]
+    MountFailed {
+        /// The daemon.
+        host: String,
+        /// Which mount: the call's (`mount N ("source" at "target")`) when
+        /// the daemon's words tell, else `a mount`.
+        mount: String,
+        /// The daemon's words.
+        message: String,
+    },
+
     /// The daemon refused a request.
     #[error("{operation} on {host}: the daemon answered {status}: {message}")]
     Refused {
@@ -157,8 +193,16 @@ impl DockerError {
             DockerError::Tls { .. } | DockerError::MountNotAllowed { .. } => {
                 ErrorKind::PermissionDenied
             }
-            DockerError::ImageNotFound { .. } | DockerError::ProgramNotFound { .. } => {
-                ErrorKind::NotFound
+            DockerError::ImageNotFound { .. }
+            | DockerError::ProgramNotFound { .. }
+            | DockerError::MountSourceNotFound { .. } => ErrorKind::NotFound,
+            DockerError::MountSourceNotDirectory { .. } => ErrorKind::Invalid,
+            DockerError::MountFailed { message, .. } => {
+                if message.contains("no such file or directory") {
+                    ErrorKind::NotFound
+                } else {
+                    ErrorKind::Invalid
+                }
             }
             DockerError::TimedOut { .. } => ErrorKind::Timeout,
             DockerError::PullFailed { .. } => ErrorKind::Unavailable,
@@ -181,6 +225,71 @@ impl From<DockerError> for exec_core::Error {
             source: Some(Box::new(error)),
         }
     }
+}
+
+/// What a refused start means: a mount the daemon could not make, a
+/// program missing from the image (only without `init`), or the refusal
+/// itself. A mount's failure says "no such file or directory" too, so it is
+/// told apart first, by runc's and dockerd's words for mounting.
+pub(crate) fn start_failed(
+    error: DockerError,
+    program: &str,
+    image: &str,
+    held: &crate::mounts::HeldSources,
+) -> DockerError {
+    let DockerError::Refused {
+        status: status @ (400 | 404 | 500),
+        message,
+        host,
+        operation,
+    } = error
+    else {
+        return error;
+    };
+    if is_mount_failure(&message) {
+        let mount = held
+            .named_in(&message)
+            .unwrap_or_else(|| "a mount".to_owned());
+        return DockerError::MountFailed {
+            host,
+            mount,
+            message,
+        };
+    }
+    if is_missing_program(&message) {
+        return DockerError::ProgramNotFound {
+            program: program.to_owned(),
+            image: image.to_owned(),
+            message,
+        };
+    }
+    DockerError::Refused {
+        operation,
+        host,
+        status,
+        message,
+    }
+}
+
+/// runc's words for a program that is not in the image:
+/// `exec: "x": executable file not found in $PATH`, or for a path
+/// `exec: "/x": stat /x: no such file or directory`.
+fn is_missing_program(message: &str) -> bool {
+    message.contains("executable file not found")
+        || (message.contains("exec: \"") && message.contains("no such file or directory"))
+}
+
+/// runc's and dockerd's words for a mount that could not be made.
+fn is_mount_failure(message: &str) -> bool {
+    [
+        "error mounting",
+        "error while mounting volume",
+        "failed to mount local volume",
+        "invalid mount config",
+        "bind source path does not exist",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
 }
 
 /// The error for a failed request, classed by what failed: no daemon at

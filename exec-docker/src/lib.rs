@@ -19,7 +19,11 @@
 //!   whitelist, env policy (a per-call `LD_PRELOAD` or `PATH` is as much a
 //!   way around a whitelist inside a container), work-dir roots (checked as
 //!   written: the path is the container's). A call's [`Mount`](exec_core::Mount)s
-//!   are taken only under the executor's `mount_roots`.
+//!   are taken only under the executor's `mount_roots`, each a directory held
+//!   open from its check until the container started and handed to the
+//!   daemon as that open directory, so the daemon mounts what was checked;
+//!   on an executor with a whitelist they cannot nest, cover the program,
+//!   its `PATH` or the work dir (see [`exec_core::Mount`]).
 //!
 //! There is no host pid (`Process::id` is `None`); signals go through the
 //! daemon. The init process (on by default) forwards them to the command.
@@ -62,6 +66,7 @@ mod builder;
 mod client;
 mod container;
 mod error;
+mod mounts;
 mod process;
 mod sweep;
 

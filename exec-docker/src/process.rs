@@ -66,6 +66,8 @@ impl Transport for DockerTransport {
             ..
         } = launch;
         let started = self.launch_container(&command).await?;
+        // Started: the daemon's mounts hold the call's sources now.
+        drop(self.spec);
         let container = started.container.clone();
         let (output, input, events) = (started.output, started.input, started.events);
         // Both end by themselves: the output at its end (or DRAIN_IDLE of
@@ -158,19 +160,8 @@ impl DockerTransport {
             })
             .await;
         if let Err(error) = start {
-            return Err(match error {
-                DockerError::Refused {
-                    status: 400 | 404 | 500,
-                    message,
-                    ..
-                } if is_missing_program(&message) => DockerError::ProgramNotFound {
-                    program: command.program().to_owned(),
-                    image: self.config.image.clone(),
-                    message,
-                }
-                .into(),
-                other => other.into(),
-            });
+            let (program, image) = (command.program(), &self.config.image);
+            return Err(crate::error::start_failed(error, program, image, &self.spec.held).into());
         }
         Ok(Started {
             container: id.to_owned(),
@@ -540,9 +531,4 @@ async fn forward_stdin(
         }
         () = exited.wait() => {}
     }
-}
-
-/// The daemon's words for a program that is not in the image.
-fn is_missing_program(message: &str) -> bool {
-    message.contains("executable file not found") || message.contains("no such file or directory")
 }

@@ -379,60 +379,6 @@ async fn hardening_holds_inside_the_container() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_mounts_only_under_mount_roots() {
-    let Some(d) = daemon() else { return };
-    let root = tempfile::tempdir().unwrap();
-    let shared = root.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::write(shared.join("note.txt"), "shared note\n").unwrap();
-    let outside = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
-    let exec = builder(&d)
-        .with_mount_root(root.path())
-        .build(settings("mounts"))
-        .unwrap();
-    let mount = |source: &std::path::Path| {
-        ExecOptions::new().with_mount(Mount::new(source, "/m").with_read_only(true))
-    };
-    let out = run(
-        &exec,
-        "sh -c 'cat /m/note.txt; touch /m/x 2>/dev/null || echo read-only'",
-        mount(&shared),
-    )
-    .await;
-    assert_eq!(stdout(&out), "shared note\nread-only\n");
-    let writable = ExecOptions::new().with_mount(Mount::new(&shared, "/m"));
-    let out = run(&exec, "sh -c 'echo new > /m/new.txt'", writable).await;
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        std::fs::read_to_string(shared.join("new.txt")).unwrap(),
-        "new\n"
-    );
-    for refused in [
-        outside.path().to_owned(),
-        root.path().join("shared/../../"),
-        root.path().join("escape"),
-        std::path::PathBuf::from("/"),
-    ] {
-        let err = exec
-            .create_process("true".into(), mount(&refused))
-            .unwrap_err();
-        assert_eq!(
-            err.kind(),
-            ErrorKind::PermissionDenied,
-            "{refused:?}: {err}"
-        );
-        assert!(err.to_string().contains("mount_roots"), "{err}");
-    }
-    // No mount_roots: no mounts at all.
-    let closed = builder(&d).build(settings("no-mounts")).unwrap();
-    let err = closed
-        .create_process("true".into(), mount(&shared))
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containers_carry_our_labels_and_those_a_call_gives() {
     let Some(d) = daemon() else { return };
     let settings = settings("labels");
@@ -608,68 +554,7 @@ async fn a_daemon_that_goes_away_mid_run_is_unavailable_within_bounds() {
     assert_nothing_left(&d.host, &id).await;
 }
 
-/// The attack: a whitelist allows `echo hello`; a call mounts a directory it
-/// may mount (under `mount_roots`) holding its own `echo` over a directory
-/// early in `PATH`, so another program answers to the whitelisted name. The
-/// control run, on an executor without a whitelist, shows the trap works;
-/// the whitelisted executor refuses any mount outside its work dir roots.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_cannot_mount_another_program_over_a_whitelisted_one() {
-    let Some(d) = daemon() else { return };
-    let root = tempfile::tempdir().unwrap();
-    let tools = root.path().join("tools");
-    std::fs::create_dir(&tools).unwrap();
-    std::fs::write(
-        tools.join("echo"),
-        "#!/bin/sh\nprintf 'not the real echo\\n'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        tools.join("echo"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let over_path =
-        || ExecOptions::new().with_mount(Mount::new(&tools, "/usr/local/bin").with_read_only(true));
-    // Control: no whitelist, the mount is taken and the planted echo runs.
-    let open = builder(&d)
-        .with_mount_root(root.path())
-        .build(settings("mount-open"))
-        .unwrap();
-    let out = run(&open, "echo hello", over_path()).await;
-    assert_eq!(stdout(&out), "not the real echo\n");
-    // Whitelisted: refused before anything runs, naming the target.
-    let confined = builder(&d)
-        .with_mount_root(root.path())
-        .build(
-            settings("mount-confined")
-                .with_default_work_dir("/work")
-                .with_whitelist(
-                    exec_core::Whitelist::parse(["echo hello", "cat /work/in/echo"]).unwrap(),
-                ),
-        )
-        .unwrap();
-    for target in ["/usr/local/bin", "/bin", "/lib", "/etc", "/work/../bin"] {
-        let options = ExecOptions::new().with_mount(Mount::new(&tools, target));
-        let err = confined
-            .create_process("echo hello".into(), options)
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{target}: {err}");
-        assert!(
-            err.to_string()
-                .contains("does not let a call mount anything at"),
-            "{err}"
-        );
-    }
-    // Inside the work dir it is data, and the whitelisted command reads it.
-    let options =
-        ExecOptions::new().with_mount(Mount::new(&tools, "/work/in").with_read_only(true));
-    let out = run(&confined, "cat /work/in/echo", options).await;
-    assert!(
-        stdout(&out).contains("not the real echo"),
-        "{}",
-        stdout(&out)
-    );
-    let out = run(&confined, "echo hello", ExecOptions::new()).await;
-    assert_eq!(stdout(&out), "hello\n");
-}
+/// Per-call mounts: their roots, the race on a source, and what a
+/// whitelisted call may not reach through a mounted source.
+#[path = "docker/mounts.rs"]
+mod mounts;

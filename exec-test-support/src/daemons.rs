@@ -85,23 +85,56 @@ pub fn docker_tls() -> Result<DockerTls, String> {
     Ok(DockerTls { host, image, dir })
 }
 
+/// A client of the local daemon `host` (`unix://…`).
+#[cfg(feature = "docker")]
+fn connect(host: &str) -> bollard::Docker {
+    bollard::Docker::connect_with_unix(
+        host.trim_start_matches("unix://"),
+        30,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("connect to the test daemon")
+}
+
+/// The filter `label=name=value`.
+#[cfg(feature = "docker")]
+fn label_filter(label: &str) -> Option<std::collections::HashMap<String, Vec<String>>> {
+    Some(std::collections::HashMap::from([(
+        "label".to_owned(),
+        vec![label.to_owned()],
+    )]))
+}
+
+/// Waits (20 s at most, then panics naming them) until `list` finds none.
+#[cfg(feature = "docker")]
+async fn assert_none_left<F, Fut>(what: &str, label: &str, list: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left = list().await;
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} labelled {label} left behind: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The ids of the containers on the local daemon `host` (`unix://…`) that
 /// carry the label `name=value`, running or not.
 #[cfg(feature = "docker")]
 pub async fn docker_containers(host: &str, label: &str) -> Vec<String> {
     use bollard::query_parameters::ListContainersOptions;
-    let docker = bollard::Docker::connect_with_unix(
-        host.trim_start_matches("unix://"),
-        30,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .expect("connect to the test daemon");
-    let mut filters = std::collections::HashMap::new();
-    filters.insert("label".to_owned(), vec![label.to_owned()]);
-    docker
+    connect(host)
         .list_containers(Some(ListContainersOptions {
             all: true,
-            filters: Some(filters),
+            filters: label_filter(label),
             ..Default::default()
         }))
         .await
@@ -115,16 +148,30 @@ pub async fn docker_containers(host: &str, label: &str) -> Vec<String> {
 /// `host` carries the label `name=value`.
 #[cfg(feature = "docker")]
 pub async fn assert_no_docker_containers(host: &str, label: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let left = docker_containers(host, label).await;
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "containers labelled {label} left behind: {left:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    assert_none_left("containers", label, || docker_containers(host, label)).await;
+}
+
+/// The names of the volumes on the local daemon `host` (`unix://…`) that
+/// carry the label `name=value`.
+#[cfg(feature = "docker")]
+pub async fn docker_volumes(host: &str, label: &str) -> Vec<String> {
+    use bollard::query_parameters::ListVolumesOptions;
+    connect(host)
+        .list_volumes(Some(ListVolumesOptions {
+            filters: label_filter(label),
+        }))
+        .await
+        .expect("list volumes")
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect()
+}
+
+/// Waits (20 s at most, then panics naming them) until no volume on `host`
+/// carries the label `name=value`.
+#[cfg(feature = "docker")]
+pub async fn assert_no_docker_volumes(host: &str, label: &str) {
+    assert_none_left("volumes", label, || docker_volumes(host, label)).await;
 }

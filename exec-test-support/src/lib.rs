@@ -7,7 +7,9 @@
 //!   alternates ours with its baseline so machine noise hits both alike, and
 //!   prints medians and their ratio.
 //! - [`daemons`] — where `cargo xtask test-all` put the Docker and Incus
-//!   daemons the backend tests need.
+//!   daemons the backend tests need (and, with feature `docker`, the
+//!   containers and volumes a test left there).
+//! - [`files`] — programs and links a test plants in a directory.
 //! - [`incus`] — the Incus daemon `cargo xtask test-all` provisions, from its
 //!   `EXEC_INCUS_*` variables.
 
@@ -18,5 +20,6 @@
 
 pub mod bench;
 pub mod daemons;
+pub mod files;
 pub mod incus;
 pub mod procfs;
