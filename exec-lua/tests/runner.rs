@@ -163,7 +163,7 @@ fn the_readme_example_runs_with_no_config() {
         "  tick 3",
         "the counter exited with\t3",
         "sorted: apple banana cherry",
-        "no-such-program:\tNOT_FOUND",
+        "no-such-program:\tNotFound",
         "app:restricted said: hello",
         "app:restricted refused:\tcommand \"rm -rf /tmp/important\" is not in the command whitelist of executor app:restricted",
     ] {
@@ -177,7 +177,7 @@ fn the_config_example_runs_with_the_example_config() {
     let output = exec_lua(&["--config", "examples/executors.yaml", "examples/config.lua"]);
     assert_exit(&output, 0);
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("git push:\tPERMISSION_DENIED"), "{stdout}");
+    assert!(stdout.contains("git push:\tPermissionDenied"), "{stdout}");
     assert!(stdout.contains("app:legacy printed: 한글"), "{stdout}");
 }
 
@@ -249,7 +249,7 @@ fn a_misused_api_returns_errors_and_does_not_crash_the_runner() {
            print(err2:kind())"#,
     ]);
     assert_exit(&output, 0);
-    assert_eq!(text(&output.stdout), "nil\tINVALID\nINVALID\n");
+    assert_eq!(text(&output.stdout), "nil\tInvalid\nInvalid\n");
 }
 
 #[test]

@@ -558,7 +558,7 @@ proptest::proptest! {
             )
             .eval_async();
         let outcome: String = runtime.block_on(outcome).unwrap();
-        proptest::prop_assert!(["process", "INVALID"].contains(&outcome.as_str()), "{}", outcome);
+        proptest::prop_assert!(["process", "Invalid"].contains(&outcome.as_str()), "{}", outcome);
     }
 }
 
@@ -635,13 +635,13 @@ async fn policy_refusals_are_permission_denied() {
         .eval_async()
         .await
         .unwrap();
-    assert_eq!(seen[0], "PERMISSION_DENIED");
+    assert_eq!(seen[0], "PermissionDenied");
     assert!(
         seen[1].contains("secret executors are off limits"),
         "{}",
         seen[1]
     );
-    assert_eq!(seen[2], "PERMISSION_DENIED");
+    assert_eq!(seen[2], "PermissionDenied");
     assert!(seen[3].contains("no rm"), "{}", seen[3]);
 }
 
@@ -977,7 +977,7 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
     assert_eq!(seen.len(), 3);
     for unavailable in &seen[..2] {
         assert!(
-            unavailable.starts_with("UNAVAILABLE: \"sleep 30\" has no process id on this host"),
+            unavailable.starts_with("Unavailable: \"sleep 30\" has no process id on this host"),
             "{unavailable}"
         );
     }
@@ -1029,7 +1029,7 @@ async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
     .unwrap()
     .unwrap();
     assert!(
-        after.starts_with("INVALID ") && after.contains("process closed"),
+        after.starts_with("Invalid ") && after.contains("process closed"),
         "{after}"
     );
     assert!(

@@ -45,6 +45,7 @@ assert(slow:start())
 local code, err = slow:wait()
 assert(code == nil and err:kind() == errors.TIMEOUT, tostring(err))
 assert(err:message():find("sleep 30", 1, true), err:message())
+assert(err:retryable() == false, "an exec error says whether to retry")
 assert(os.time() - started < 10, "the timeout did not stop it")
 -- A fast command under a timeout is untouched.
 assert(select(2, run("true", { timeout = 5 })) == 0)
