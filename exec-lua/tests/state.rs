@@ -960,6 +960,8 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
                 assert(p:start() or true)
             end
             assert(p:close())
+            local closed_pid, closed_err = p:pid()
+            assert(closed_pid == nil and closed_err:kind() == errors.INVALID)
             local native = assert(exec.get("app:shell"):exec("sleep 30"))
             assert(native:pid() == nil, "before start")
             assert(native:start())
@@ -975,12 +977,16 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
         .unwrap()
         .unwrap();
     assert_eq!(seen.len(), 3);
-    for unavailable in &seen[..2] {
-        assert!(
-            unavailable.starts_with("Unavailable: \"sleep 30\" has no process id on this host"),
-            "{unavailable}"
-        );
-    }
+    assert!(
+        seen[0].starts_with("Invalid: ") && seen[0].contains("not started"),
+        "before start, as everywhere: {}",
+        seen[0]
+    );
+    assert!(
+        seen[1].starts_with("Unavailable: \"sleep 30\" has no process id on this host"),
+        "{}",
+        seen[1]
+    );
     assert_eq!(seen[2], "integer");
 }
 
