@@ -6,24 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod harness;
+
 use exec_lua::Registry;
 use exec_lua::mlua::Lua;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 fn empty_state() -> Lua {
     exec_lua::new_state(Arc::new(Registry::new())).unwrap()
-}
-
-fn shell_state() -> Lua {
-    let registry = Registry::from_yaml(
-        "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
-        Path::new("test.yaml"),
-        Some("app"),
-    )
-    .unwrap();
-    exec_lua::new_state(Arc::new(registry)).unwrap()
 }
 
 /// Runs `script` on a fresh state; the Lua error, if any, fails the test.
@@ -155,7 +146,7 @@ fn is_compares_kinds_and_call_stack_describes_each_frame() {
 /// `false` unless the failure is one that passes (a daemon away).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_errors_always_say_whether_retrying_helps() {
-    let lua = shell_state();
+    let lua = harness::shell_state();
     let script = lua
         .load(
             r#"

@@ -6,11 +6,12 @@
 use super::civil::{self, Civil};
 use super::duration::quote;
 use super::value::{Location, Time};
+use std::ops::RangeInclusive;
 
 /// Go's `time.RFC3339`.
 pub(crate) const RFC3339: &str = "2006-01-02T15:04:05Z07:00";
 
-const LONG_MONTHS: [&str; 12] = [
+pub(crate) const LONG_MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -24,7 +25,7 @@ const LONG_MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const LONG_DAYS: [&str; 7] = [
+pub(crate) const LONG_DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
@@ -60,16 +61,9 @@ enum Element {
     Pm,
     LowerPm,
     Tz,
-    Iso8601Tz,
-    Iso8601SecondsTz,
-    Iso8601ShortTz,
-    Iso8601ColonTz,
-    Iso8601ColonSecondsTz,
-    NumTz,
-    NumSecondsTz,
-    NumShortTz,
-    NumColonTz,
-    NumColonSecondsTz,
+    /// A numeric offset: `-0700`, `-07:00`, `-07`, `-070000`, `-07:00:00`,
+    /// or the same after `Z` (ISO 8601: `Z` stands for UTC).
+    Offset(OffsetForm),
     /// `.000` (digits kept) or `.999` (trailing zeros dropped), with its
     /// separator (`.` or `,`) and number of digits.
     Fraction {
@@ -77,6 +71,44 @@ enum Element {
         digits: usize,
         separator: u8,
     },
+}
+
+/// How a numeric zone offset is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OffsetForm {
+    /// `Z07…`: `Z` for UTC.
+    iso: bool,
+    /// `-07:00`: a colon between the parts.
+    colon: bool,
+    /// `-07`: hours only.
+    short: bool,
+    /// `-070000`: seconds too.
+    seconds: bool,
+}
+
+/// The offset element written `text` (`"-07:00"`, `"Z0700"`, …), and its
+/// length, if `layout` starts with it.
+fn offset_form(layout: &[u8]) -> Option<(OffsetForm, usize)> {
+    let iso = layout.first() == Some(&b'Z');
+    // Longest first, as Go matches them.
+    [
+        ("070000", false, false, true),
+        ("07:00:00", true, false, true),
+        ("0700", false, false, false),
+        ("07:00", true, false, false),
+        ("07", false, true, false),
+    ]
+    .into_iter()
+    .find(|(text, ..)| layout[1..].starts_with(text.as_bytes()))
+    .map(|(text, colon, short, seconds)| {
+        let form = OffsetForm {
+            iso,
+            colon,
+            short,
+            seconds,
+        };
+        (form, 1 + text.len())
+    })
 }
 
 /// Whether `s` starts with a lower-case ASCII letter.
@@ -123,16 +155,7 @@ fn next_element(layout: &[u8]) -> (&[u8], Option<Element>, &[u8]) {
             b'5' => Some((Second, 1)),
             b'P' if layout.get(i + 1) == Some(&b'M') => Some((Pm, 2)),
             b'p' if layout.get(i + 1) == Some(&b'm') => Some((LowerPm, 2)),
-            b'-' if at(i, "-070000") => Some((NumSecondsTz, 7)),
-            b'-' if at(i, "-07:00:00") => Some((NumColonSecondsTz, 9)),
-            b'-' if at(i, "-0700") => Some((NumTz, 5)),
-            b'-' if at(i, "-07:00") => Some((NumColonTz, 6)),
-            b'-' if at(i, "-07") => Some((NumShortTz, 3)),
-            b'Z' if at(i, "Z070000") => Some((Iso8601SecondsTz, 7)),
-            b'Z' if at(i, "Z07:00:00") => Some((Iso8601ColonSecondsTz, 9)),
-            b'Z' if at(i, "Z0700") => Some((Iso8601Tz, 5)),
-            b'Z' if at(i, "Z07:00") => Some((Iso8601ColonTz, 6)),
-            b'Z' if at(i, "Z07") => Some((Iso8601ShortTz, 3)),
+            b'-' | b'Z' => offset_form(&layout[i..]).map(|(form, len)| (Offset(form), len)),
             separator @ (b'.' | b',') => match layout.get(i + 1) {
                 Some(&digit @ (b'0' | b'9')) => {
                     let digits = layout[i + 1..].iter().take_while(|&&b| b == digit).count();
@@ -231,45 +254,19 @@ pub(crate) fn format(time: &Time, layout: &str) -> String {
             ZeroSecond => push_int(&mut out, c.second, 2),
             Pm => out.push_str(if c.hour >= 12 { "PM" } else { "AM" }),
             LowerPm => out.push_str(if c.hour >= 12 { "pm" } else { "am" }),
-            Iso8601Tz
-            | Iso8601SecondsTz
-            | Iso8601ShortTz
-            | Iso8601ColonTz
-            | Iso8601ColonSecondsTz
-                if offset == 0 =>
-            {
-                out.push('Z');
-            }
-            Iso8601Tz
-            | Iso8601SecondsTz
-            | Iso8601ShortTz
-            | Iso8601ColonTz
-            | Iso8601ColonSecondsTz
-            | NumTz
-            | NumSecondsTz
-            | NumShortTz
-            | NumColonTz
-            | NumColonSecondsTz => {
-                let colon = matches!(
-                    element,
-                    Iso8601ColonTz | NumColonTz | Iso8601ColonSecondsTz | NumColonSecondsTz
-                );
-                let seconds = matches!(
-                    element,
-                    Iso8601SecondsTz | NumSecondsTz | Iso8601ColonSecondsTz | NumColonSecondsTz
-                );
-                let short = matches!(element, NumShortTz | Iso8601ShortTz);
+            Offset(form) if form.iso && offset == 0 => out.push('Z'),
+            Offset(form) => {
                 let absolute = i64::from(offset).abs();
                 out.push(if offset < 0 { '-' } else { '+' });
                 push_int(&mut out, absolute / 3_600, 2);
-                if !short {
-                    if colon {
+                if !form.short {
+                    if form.colon {
                         out.push(':');
                     }
                     push_int(&mut out, absolute / 60 % 60, 2);
                 }
-                if seconds {
-                    if colon {
+                if form.seconds {
+                    if form.colon {
                         out.push(':');
                     }
                     push_int(&mut out, absolute % 60, 2);
@@ -477,7 +474,7 @@ struct Fields {
 
 /// Go's `time.ParseInLocation`: `value` read as `layout`, in `location`
 /// unless the text names a zone; the error is Go's message.
-pub(crate) fn parse(layout: &str, value: &str, location: &Location) -> Result<Time, String> {
+pub(crate) fn parse<'v>(layout: &str, value: &'v str, location: &Location) -> Result<Time, String> {
     use Element::*;
     let mut f = Fields {
         year: 0,
@@ -513,6 +510,15 @@ pub(crate) fn parse(layout: &str, value: &str, location: &Location) -> Result<Ti
         rest_layout = after;
         let hold = rest;
         let bad = || parse_error(layout, value, element_text, hold);
+        // Go's `getnum`, then its range check for the field `what`.
+        let number = |text: &'v [u8], fixed: bool, bounds: RangeInclusive<i64>, what: &str| {
+            let (number, after) = getnum(text, fixed).ok_or_else(bad)?;
+            if bounds.contains(&number) {
+                Ok((number, after))
+            } else {
+                Err(range(what))
+            }
+        };
         match element {
             Year => {
                 let digits = rest
@@ -540,12 +546,7 @@ pub(crate) fn parse(layout: &str, value: &str, location: &Location) -> Result<Ti
                 rest = after;
             }
             NumMonth | ZeroMonth => {
-                let (month, after) = getnum(rest, element == ZeroMonth).ok_or_else(bad)?;
-                if !(1..=12).contains(&month) {
-                    return Err(range("month"));
-                }
-                f.month = month;
-                rest = after;
+                (f.month, rest) = number(rest, element == ZeroMonth, 1..=12, "month")?;
             }
             WeekDay | LongWeekDay => {
                 let (_, after) = lookup(&LONG_DAYS, rest, element == WeekDay).ok_or_else(bad)?;
@@ -569,37 +570,15 @@ pub(crate) fn parse(layout: &str, value: &str, location: &Location) -> Result<Ti
                 f.yday = yday;
                 rest = after;
             }
-            Hour => {
-                let (hour, after) = getnum(rest, false).ok_or_else(bad)?;
-                if !(0..24).contains(&hour) {
-                    return Err(range("hour"));
-                }
-                f.hour = hour;
-                rest = after;
-            }
+            Hour => (f.hour, rest) = number(rest, false, 0..=23, "hour")?,
             Hour12 | ZeroHour12 => {
-                let (hour, after) = getnum(rest, element == ZeroHour12).ok_or_else(bad)?;
-                if !(0..=12).contains(&hour) {
-                    return Err(range("hour"));
-                }
-                f.hour = hour;
-                rest = after;
+                (f.hour, rest) = number(rest, element == ZeroHour12, 0..=12, "hour")?;
             }
             Minute | ZeroMinute => {
-                let (minute, after) = getnum(rest, element == ZeroMinute).ok_or_else(bad)?;
-                if !(0..60).contains(&minute) {
-                    return Err(range("minute"));
-                }
-                f.minute = minute;
-                rest = after;
+                (f.minute, rest) = number(rest, element == ZeroMinute, 0..=59, "minute")?;
             }
             Second | ZeroSecond => {
-                let (second, after) = getnum(rest, element == ZeroSecond).ok_or_else(bad)?;
-                if !(0..60).contains(&second) {
-                    return Err(range("second"));
-                }
-                f.second = second;
-                rest = after;
+                (f.second, rest) = number(rest, element == ZeroSecond, 0..=59, "second")?;
                 // A fraction in the text that the layout does not name is
                 // read here, as Go reads it.
                 if rest.len() >= 2
@@ -628,26 +607,11 @@ pub(crate) fn parse(layout: &str, value: &str, location: &Location) -> Result<Ti
                 };
                 rest = &rest[2..];
             }
-            Iso8601Tz
-            | Iso8601SecondsTz
-            | Iso8601ShortTz
-            | Iso8601ColonTz
-            | Iso8601ColonSecondsTz
-                if rest.first() == Some(&b'Z') =>
-            {
+            Offset(form) if form.iso && rest.first() == Some(&b'Z') => {
                 f.utc = true;
                 rest = &rest[1..];
             }
-            Iso8601Tz
-            | Iso8601SecondsTz
-            | Iso8601ShortTz
-            | Iso8601ColonTz
-            | Iso8601ColonSecondsTz
-            | NumTz
-            | NumSecondsTz
-            | NumShortTz
-            | NumColonTz
-            | NumColonSecondsTz => match numeric_zone(element, rest) {
+            Offset(form) => match numeric_zone(form, rest) {
                 Ok((offset, after)) => {
                     f.zone_offset = Some(offset);
                     rest = after;
@@ -692,24 +656,23 @@ pub(crate) fn parse(layout: &str, value: &str, location: &Location) -> Result<Ti
 /// A numeric zone offset (`-0700`, `-07:00`, `-07`, `-070000`,
 /// `-07:00:00`) at the start of `value`, in seconds east of UTC; the error
 /// names the part out of range, or is `None` for text that is no offset.
-fn numeric_zone(element: Element, value: &[u8]) -> Result<(i32, &[u8]), Option<&'static str>> {
-    use Element::*;
-    let (hour, minute, second, len): (&[u8], &[u8], &[u8], usize) = match element {
-        Iso8601ColonTz | NumColonTz if value.len() >= 6 && value[3] == b':' => {
-            (&value[1..3], &value[4..6], b"00", 6)
-        }
-        Iso8601ShortTz | NumShortTz if value.len() >= 3 => (&value[1..3], b"00", b"00", 3),
-        Iso8601ColonSecondsTz | NumColonSecondsTz
-            if value.len() >= 9 && value[3] == b':' && value[6] == b':' =>
-        {
-            (&value[1..3], &value[4..6], &value[7..9], 9)
-        }
-        Iso8601SecondsTz | NumSecondsTz if value.len() >= 7 => {
-            (&value[1..3], &value[3..5], &value[5..7], 7)
-        }
-        Iso8601Tz | NumTz if value.len() >= 5 => (&value[1..3], &value[3..5], b"00", 5),
-        _ => return Err(None),
-    };
+fn numeric_zone(form: OffsetForm, value: &[u8]) -> Result<(i32, &[u8]), Option<&'static str>> {
+    let has_colons = |at: &[usize]| at.iter().all(|&i| value[i] == b':');
+    let (hour, minute, second, len): (&[u8], &[u8], &[u8], usize) =
+        match (form.colon, form.short, form.seconds) {
+            (true, _, true) if value.len() >= 9 && has_colons(&[3, 6]) => {
+                (&value[1..3], &value[4..6], &value[7..9], 9)
+            }
+            (true, _, false) if value.len() >= 6 && has_colons(&[3]) => {
+                (&value[1..3], &value[4..6], b"00", 6)
+            }
+            (false, true, _) if value.len() >= 3 => (&value[1..3], b"00", b"00", 3),
+            (false, false, true) if value.len() >= 7 => {
+                (&value[1..3], &value[3..5], &value[5..7], 7)
+            }
+            (false, false, false) if value.len() >= 5 => (&value[1..3], &value[3..5], b"00", 5),
+            _ => return Err(None),
+        };
     let (h, _) = getnum(hour, true).ok_or(None)?;
     let (m, _) = getnum(minute, true).ok_or(None)?;
     let (s, _) = getnum(second, true).ok_or(None)?;
@@ -841,7 +804,7 @@ fn offset_of_name(location: &Location, name: &str, unix: i64) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Element, next_element};
+    use super::{Element, OffsetForm, next_element};
 
     #[test]
     fn layouts_split_into_gos_elements() {
@@ -872,7 +835,12 @@ mod tests {
                     digits: 9,
                     separator: b'.'
                 },
-                Iso8601ColonTz
+                Offset(OffsetForm {
+                    iso: true,
+                    colon: true,
+                    short: false,
+                    seconds: false
+                })
             ]
         );
         assert_eq!(
@@ -891,7 +859,19 @@ mod tests {
         assert_eq!(
             elements("3 03 4 5 PM pm -07 1"),
             [
-                Hour12, ZeroHour12, Minute, Second, Pm, LowerPm, NumShortTz, NumMonth
+                Hour12,
+                ZeroHour12,
+                Minute,
+                Second,
+                Pm,
+                LowerPm,
+                Offset(OffsetForm {
+                    iso: false,
+                    colon: false,
+                    short: true,
+                    seconds: false
+                }),
+                NumMonth
             ]
         );
         assert_eq!(

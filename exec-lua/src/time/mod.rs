@@ -27,7 +27,7 @@ use crate::errors::{NOT_FOUND, Outcome, ScriptError, bad_argument, lua_type, ret
 use crate::scheduler::Caller;
 use civil::Civil;
 use jiff::tz::TimeZone;
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{AnyUserData, Lua, MaybeSend, MaybeSync, MultiValue, Table, UserData, Value};
 use std::time::SystemTime;
 use timer::{Ticker, Timer, deadline_after};
 use value::{Duration, Location, LocationValue, Time, int_arg, location_arg};
@@ -104,11 +104,8 @@ fn new_timer(lua: &Lua, value: Value) -> mlua::Result<MultiValue> {
     let outcome = match positive_duration("time.timer", &value) {
         Ok(after) => {
             let control = TimerControl::new(deadline_after(after));
-            let channel =
-                lua.create_userdata(Channel::new(1, Some(Source::Timer(control.clone()))))?;
-            let timer = lua.create_userdata(Timer { control })?;
-            timer.set_named_user_value("channel", channel)?;
-            Ok(timer)
+            let source = Source::Timer(control.clone());
+            Ok(with_channel(lua, Timer { control }, 1, source)?)
         }
         Err(e) => Err(e),
     };
@@ -121,17 +118,32 @@ fn new_ticker(lua: &Lua, value: Value) -> mlua::Result<MultiValue> {
     let outcome = match positive_duration("time.ticker", &value) {
         Ok(period) => {
             let control = TickerControl::new(period);
-            let channel = lua.create_userdata(Channel::new(
+            let source = Source::Ticker(control.clone());
+            Ok(with_channel(
+                lua,
+                Ticker { control },
                 timer::TICKS_HELD,
-                Some(Source::Ticker(control.clone())),
-            ))?;
-            let ticker = lua.create_userdata(Ticker { control })?;
-            ticker.set_named_user_value("channel", channel)?;
-            Ok(ticker)
+                source,
+            )?)
         }
         Err(e) => Err(e),
     };
     returns(lua, outcome)
+}
+
+/// `value` (a `Timer` or `Ticker`) for scripts, with the channel `source`
+/// fills (holding up to `capacity` values) as its user value `"channel"`,
+/// which `response()` hands out.
+fn with_channel<T: UserData + MaybeSend + MaybeSync + 'static>(
+    lua: &Lua,
+    value: T,
+    capacity: usize,
+    source: Source,
+) -> mlua::Result<AnyUserData> {
+    let channel = lua.create_userdata(Channel::new(capacity, Some(source)))?;
+    let value = lua.create_userdata(value)?;
+    value.set_named_user_value("channel", channel)?;
+    Ok(value)
 }
 
 /// An optional location argument: absent or `nil` is the local zone.
@@ -271,34 +283,12 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     ] {
         time.set(name, layout)?;
     }
-    let months = [
-        "JANUARY",
-        "FEBRUARY",
-        "MARCH",
-        "APRIL",
-        "MAY",
-        "JUNE",
-        "JULY",
-        "AUGUST",
-        "SEPTEMBER",
-        "OCTOBER",
-        "NOVEMBER",
-        "DECEMBER",
-    ];
-    for (number, name) in (1_i64..).zip(months) {
-        time.set(name, number)?;
+    // time.JANUARY = 1 … time.DECEMBER = 12, time.SUNDAY = 0 … time.SATURDAY = 6.
+    for (number, name) in (1_i64..).zip(layout::LONG_MONTHS) {
+        time.set(name.to_ascii_uppercase(), number)?;
     }
-    let days = [
-        "SUNDAY",
-        "MONDAY",
-        "TUESDAY",
-        "WEDNESDAY",
-        "THURSDAY",
-        "FRIDAY",
-        "SATURDAY",
-    ];
-    for (number, name) in (0_i64..).zip(days) {
-        time.set(name, number)?;
+    for (number, name) in (0_i64..).zip(layout::LONG_DAYS) {
+        time.set(name.to_ascii_uppercase(), number)?;
     }
     time.set("utc", LocationValue(Location::Utc))?;
     time.set("localtz", LocationValue(Location::local()))?;
