@@ -80,6 +80,31 @@ fn date_builds_times_and_normalises_overflow_as_go_does() {
     "#);
 }
 
+/// Whatever numbers a script passes, a time is made (past a trillion years
+/// the calendar stops) and nothing overflows.
+#[test]
+fn extreme_numbers_make_times_without_overflowing() {
+    run(r#"
+        local time = require("time")
+        local max, min = math.maxinteger, math.mininteger
+        for _, t in ipairs({
+            time.date(max, max, max, max, max, max, max, time.utc),
+            time.date(min, min, min, min, min, min, min, time.fixed_zone("far", 2147483647)),
+            time.unix(max, max), time.unix(min, min),
+            time.date(2024, 1, 1, 0, 0, 0, 0, time.utc):add_date(max, max, max),
+            time.date(2024, 1, 1, 0, 0, 0, 0, time.utc):add(max):add(max),
+            time.date(9999, 12, 31, 0, 0, 0, 0, time.load_location("America/New_York")):add_date(5000, 0, 0),
+        }) do
+            assert(type(t:format(time.RFC3339NANO)) == "string" and type(tostring(t)) == "string")
+            assert(type(t:year_day()) == "number" and type(t:weekday()) == "number")
+            assert(type(t:unix_nano()) == "number" and type(t:sub(time.unix(0, 0)):hours()) == "number")
+            assert(t:round(time.parse_duration("1h")) and t:truncate(time.parse_duration("-1h")))
+        end
+        assert(tostring(time.parse_duration(max)) == "2562047h47m16.854775807s")
+        assert(tostring(time.parse_duration(min)) == "-2562047h47m16.854775808s")
+    "#);
+}
+
 #[test]
 fn unix_times_round_trip() {
     run(r#"

@@ -7,9 +7,19 @@ pub(crate) const NANOS_PER_SECOND: i128 = 1_000_000_000;
 /// Seconds in a day.
 pub(crate) const SECONDS_PER_DAY: i64 = 86_400;
 
+/// The years a date may have: a trillion either way (Go's own range is some
+/// 292 billion years), so that no arithmetic here overflows whatever a
+/// script passes.
+const MAX_YEAR: i64 = 1_000_000_000_000;
+/// The days in [`MAX_YEAR`] years, and then some.
+const MAX_DAYS: i64 = 366 * MAX_YEAR;
+
 /// The days from 1970-01-01 to `year-month-day` (`month` 1-12, `day` from 1;
 /// a larger day counts on into the next months).
 pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = year.clamp(-MAX_YEAR, MAX_YEAR);
+    let month = month.clamp(1, 12);
+    let day = day.clamp(-MAX_DAYS, MAX_DAYS);
     // Howard Hinnant's algorithm, on a year that starts in March.
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -23,7 +33,7 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// The date (`year`, `month` 1-12, `day` 1-31) of a day counted from
 /// 1970-01-01.
 pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
+    let z = days.clamp(-MAX_DAYS, MAX_DAYS) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -74,7 +84,8 @@ pub(crate) struct Civil {
 
 impl Civil {
     /// Nanoseconds from 1970-01-01T00:00:00 on the wall clock (no zone),
-    /// every field carried into the next as Go's `time.Date` carries it.
+    /// every field carried into the next as Go's `time.Date` carries it
+    /// (years beyond a trillion either way stop there).
     pub(crate) fn local_nanos(self) -> i128 {
         let months = i128::from(self.year) * 12 + i128::from(self.month) - 1;
         let year = months.div_euclid(12);
