@@ -164,7 +164,8 @@
 //!   ` m=+0.001`); fields and counts are Lua integers (Wippy hands floats
 //!   such as `2024.0`, equal in comparisons). Zone rules come from the IANA
 //!   database as jiff reads it, within years -9999 to 9999 (beyond, the
-//!   nearest rules); a zone abbreviation in `time.parse` is looked up among
+//!   nearest rules), and dates stop at a trillion years either way (Go's
+//!   reach some 292 billion); a zone abbreviation in `time.parse` is looked up among
 //!   the zones in force within a few transitions of the time (Go knows the
 //!   zone's whole list).
 //! - **Concurrency.** A spawned coroutine's error can be caught with `pcall`
