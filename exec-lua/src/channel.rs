@@ -155,9 +155,7 @@ impl Inner {
         }
         value
     }
-}
 
-impl Inner {
     /// Blocked receivers get `nil, false`, blocked senders raise. Values
     /// already buffered can still be received. Twice is nothing.
     fn close(&mut self) {
@@ -453,8 +451,8 @@ async fn select(caller: &Caller, cases: &[Case], default: bool) -> mlua::Result<
                         Ok(values) => core.fire(values),
                         Err(e) => return Poll::Ready(Err(e)),
                     }
-                    // A ticker goes on: wait for its next tick (polled on
-                    // the next round of the loop).
+                    // A ticker goes on: its next tick's future takes this
+                    // one's place (and is polled at once, for the waker).
                     match core.source_future() {
                         Some(next) => sources[k].1 = next,
                         None => {
