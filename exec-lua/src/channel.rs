@@ -8,13 +8,16 @@
 //! its cases', sharing one [`Op`] that only the first ready case completes),
 //! as Go's runtime does.
 //!
-//! Two kinds of channel also have a *source* that fills them once: the
-//! channel of `time.after(d)` (a value when the time is up) and the channel of
-//! `proc:done()` (the exit, when the process ends). A receiver checks the
-//! source itself, so nothing runs in the background for them.
+//! Some channels also have a *source* that fills them: the channel of
+//! `time.after(d)` and of a `time.timer` (a `Time` when the timer fires, once),
+//! of a `time.ticker` (a `Time` at every tick until it is stopped), and of
+//! `proc:done()` (the exit when the process ends; then the channel closes, as
+//! Wippy's does, so a second receive answers `nil, false`). A receiver checks
+//! the source itself, so nothing runs in the background for them.
 
 use crate::errors::lua_type;
 use crate::scheduler::Caller;
+use crate::time::{TickerControl, TimerControl};
 use exec_core::{ExitStatus, Process, ProcessState};
 use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 use std::collections::VecDeque;
@@ -22,6 +25,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::SystemTime;
 use tokio::time::Instant;
 
 /// What a send on a closed channel raises, as in Wippy (and Go).
@@ -49,18 +53,23 @@ struct Inner {
     source: Option<Source>,
 }
 
-/// What fills a channel once.
+/// What fills a channel.
 #[derive(Clone)]
 pub(crate) enum Source {
-    /// `time.after`: a value at this instant.
-    Timer(Instant),
-    /// `proc:done()`: `{code, signal, error}` when the process has ended.
+    /// `time.after`, `time.timer`: a `Time` when the timer fires (it may be
+    /// stopped or moved first).
+    Timer(Arc<TimerControl>),
+    /// `time.ticker`: a `Time` at each tick until it is stopped.
+    Ticker(Arc<TickerControl>),
+    /// `proc:done()`: `{code, signal, error}` when the process has ended;
+    /// then the channel closes.
     Exit(Arc<dyn Process>),
 }
 
 /// A source that has something to deliver.
 enum Fired {
-    Timer,
+    /// The wall-clock times of timer fires or ticks.
+    Times(Vec<SystemTime>),
     Exit(exec_core::Result<ExitStatus>),
 }
 
@@ -146,6 +155,26 @@ impl Inner {
         }
         value
     }
+
+    /// Blocked receivers get `nil, false`, blocked senders raise. Values
+    /// already buffered can still be received. Twice is nothing.
+    fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        for waiter in std::mem::take(&mut self.receivers) {
+            let case = waiter.case;
+            waiter.op.complete(|| Done::Received {
+                case,
+                value: Value::Nil,
+                ok: false,
+            });
+        }
+        for (waiter, _) in std::mem::take(&mut self.senders) {
+            waiter.op.complete(|| Done::SendClosed);
+        }
+    }
 }
 
 impl Core {
@@ -202,32 +231,20 @@ impl Core {
         inner.closed.then_some((Value::Nil, false))
     }
 
-    /// `close()`: blocked receivers get `nil, false`, blocked senders raise.
-    /// Values already buffered can still be received. Twice is nothing.
+    /// `close()`: see [`Inner::close`].
     fn close(&self) {
-        let mut inner = lock(&self.inner);
-        if inner.closed {
-            return;
-        }
-        inner.closed = true;
-        for waiter in std::mem::take(&mut inner.receivers) {
-            let case = waiter.case;
-            waiter.op.complete(|| Done::Received {
-                case,
-                value: Value::Nil,
-                ok: false,
-            });
-        }
-        for (waiter, _) in std::mem::take(&mut inner.senders) {
-            waiter.op.complete(|| Done::SendClosed);
-        }
+        lock(&self.inner).close();
     }
 
-    /// What the source has now, without waiting.
+    /// What the source has now, without waiting (a timer's fire is claimed).
     fn source_ready(&self) -> Option<Fired> {
         let source = lock(&self.inner).source.clone()?;
         match source {
-            Source::Timer(deadline) => (Instant::now() >= deadline).then_some(Fired::Timer),
+            Source::Timer(timer) => timer.claim(Instant::now()).map(|at| Fired::Times(vec![at])),
+            Source::Ticker(ticker) => {
+                let ticks = ticker.claim(Instant::now());
+                (!ticks.is_empty()).then_some(Fired::Times(ticks))
+            }
             Source::Exit(process) => match process.state() {
                 ProcessState::Created | ProcessState::Running => None,
                 _ => {
@@ -247,23 +264,41 @@ impl Core {
     fn source_future(&self) -> Option<SourceFuture> {
         let source = lock(&self.inner).source.clone()?;
         Some(match source {
-            Source::Timer(deadline) => Box::pin(async move {
-                tokio::time::sleep_until(deadline).await;
-                Fired::Timer
-            }),
+            Source::Timer(timer) => {
+                Box::pin(async move { Fired::Times(vec![timer.fired().await]) })
+            }
+            Source::Ticker(ticker) => Box::pin(async move { Fired::Times(ticker.ticks().await) }),
             Source::Exit(process) => Box::pin(async move { Fired::Exit(process.wait().await) }),
         })
     }
 
-    /// Delivers what the source gave (once): to the first blocked receiver,
-    /// or into the buffer.
-    fn fire(&self, value: Value) {
+    /// Delivers what the source gave: each value to the first blocked
+    /// receiver, or into the buffer (ticks that find it full are dropped, as
+    /// Go's ticker drops them). A timer and an exit deliver once; after an
+    /// exit the channel closes.
+    fn fire(&self, values: Vec<Value>) {
         let mut inner = lock(&self.inner);
-        if inner.source.take().is_none() || inner.closed {
+        if inner.closed {
             return;
         }
-        if let Some(value) = inner.hand_to_receiver(value) {
-            inner.buffer.push_back(value);
+        let (once, then_close) = match &inner.source {
+            None => return,
+            Some(Source::Ticker(_)) => (false, false),
+            Some(Source::Timer(_)) => (true, false),
+            Some(Source::Exit(_)) => (true, true),
+        };
+        if once {
+            inner.source = None;
+        }
+        for value in values {
+            if let Some(value) = inner.hand_to_receiver(value)
+                && (once || inner.buffer.len() < inner.capacity)
+            {
+                inner.buffer.push_back(value);
+            }
+        }
+        if then_close {
+            inner.close();
         }
     }
 
@@ -277,17 +312,14 @@ impl Core {
 
 type SourceFuture = Pin<Box<dyn Future<Output = Fired> + Send>>;
 
-/// What a source delivers, as the Lua value scripts receive: the time in
-/// seconds since the Unix epoch for a timer, `{code, signal, error}` for an
-/// exit.
-fn fired_value(lua: &Lua, fired: Fired) -> mlua::Result<Value> {
+/// What a source delivers, as the Lua values scripts receive: `Time` values
+/// for a timer or ticker, `{code, signal, error}` for an exit.
+fn fired_values(lua: &Lua, fired: Fired) -> mlua::Result<Vec<Value>> {
     match fired {
-        Fired::Timer => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            Ok(Value::Number(now))
-        }
+        Fired::Times(times) => times
+            .into_iter()
+            .map(|at| crate::time::time_value(lua, at))
+            .collect(),
         Fired::Exit(result) => {
             let status = lua.create_table()?;
             match result {
@@ -302,7 +334,7 @@ fn fired_value(lua: &Lua, fired: Fired) -> mlua::Result<Value> {
                     )?;
                 }
             }
-            Ok(Value::Table(status))
+            Ok(vec![Value::Table(status)])
         }
     }
 }
@@ -361,7 +393,7 @@ fn try_cases(lua: &Lua, cases: &[Case]) -> mlua::Result<Option<Selected>> {
         match &case.send {
             None => {
                 if let Some(fired) = case.core.source_ready() {
-                    case.core.fire(fired_value(lua, fired)?);
+                    case.core.fire(fired_values(lua, fired)?);
                 }
                 if let Some((value, ok)) = case.core.try_receive() {
                     return Ok(Some(Selected::Case { index, value, ok }));
@@ -413,10 +445,19 @@ async fn select(caller: &Caller, cases: &[Case], default: bool) -> mlua::Result<
         while k < sources.len() {
             match sources[k].1.as_mut().poll(cx) {
                 Poll::Ready(fired) => {
-                    let (index, _) = sources.swap_remove(k);
-                    match caller.lua().and_then(|lua| fired_value(&lua, fired)) {
-                        Ok(value) => cases[index].core.fire(value),
+                    let index = sources[k].0;
+                    let core = &cases[index].core;
+                    match caller.lua().and_then(|lua| fired_values(&lua, fired)) {
+                        Ok(values) => core.fire(values),
                         Err(e) => return Poll::Ready(Err(e)),
+                    }
+                    // A ticker goes on: its next tick's future takes this
+                    // one's place (and is polled at once, for the waker).
+                    match core.source_future() {
+                        Some(next) => sources[k].1 = next,
+                        None => {
+                            drop(sources.swap_remove(k));
+                        }
                     }
                 }
                 Poll::Pending => k += 1,

@@ -27,30 +27,37 @@
 //! # The API scripts see
 //!
 //! Every exec call returns `value` or `nil, err`; `err` is an error value with
-//! `err:kind()` (compare with `errors.INVALID`, `errors.PERMISSION_DENIED`, …),
-//! `err:message()`, `err:retryable()`, `err:details()`, `err:stack()` and
-//! `tostring(err)`. Misuse of an exec call never raises. Channel misuse
-//! raises, as in Wippy (see the second table).
+//! `err:kind()` (compare with `errors.INVALID`, `errors.PERMISSION_DENIED`, …:
+//! Wippy's strings `"Invalid"`, `"PermissionDenied"`, …, `errors.UNKNOWN` is
+//! `""`), `err:message()`, `err:retryable()` (a boolean for every exec error),
+//! `err:details()`, `err:stack()` and `tostring(err)`; it concatenates like a
+//! string (`"failed: " .. err`). `errors.new`, `errors.wrap`, `errors.is` and
+//! `errors.call_stack` are Wippy's (see [`errors`]). Misuse of an exec call
+//! never raises. Channel misuse and bad arguments to `errors.*`, `time.*` and
+//! `stream:scanner` raise, as in Wippy (see the second table).
 //!
 //! | call | returns | errors |
 //! |---|---|---|
-//! | `exec.get(id)` | `Executor` | `NOT_FOUND` (nearest id suggested), `PERMISSION_DENIED` (policy), `INVALID` |
-//! | `executor:exec(cmd, {work_dir=, env=, timeout=, process_group=})` — `cmd` a command line, or (an extension) a list of words `{"git", "status"}` taken as they are | `Process`, created, not started | `INVALID` (empty command or list, unclosed quote, a word that is not a string, a NUL byte, bad option, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
+//! | `exec.get(id)` | `Executor` | `NOT_FOUND` (nearest id suggested), `PERMISSION_DENIED` (policy), `INVALID` (`""`: "resource id is required", not a string) |
+//! | `executor:exec(cmd, {work_dir=, env=, timeout=, process_group=, mounts=})` — `cmd` a command line, or (an extension) a list of words `{"git", "status"}` taken as they are; a key it does not know is ignored with a warning (target `exec`: "unknown option ignored") | `Process`, created, not started | `INVALID` (empty command or list, unclosed quote, a word that is not a string, a NUL byte, a known option of the wrong type, `confine`, `pty`, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
 //! | `executor:release()` | `true`; twice is fine | |
 //! | `proc:start()` | `true` | `INVALID` (twice, closed), `NOT_FOUND` (program, work dir) |
 //! | `proc:wait()` | exit code; 128+n for death by signal n | `INVALID` (not started, closed), `TIMEOUT` |
-//! | `proc:done()` | a channel that receives `{code = n, signal = s}` once the process has ended (`signal` only for a death by signal; `code` is then 128+s), or `{error = err}` (`TIMEOUT`); the same channel each time; the process stays usable and `wait()` returns the same code | `INVALID` (not started, closed) |
+//! | `proc:done()` | a channel that receives `{code = n, signal = s}` once the process has ended (`signal` only for a death by signal; `code` is then 128+s), or `{error = err}` (`TIMEOUT`), and then closes (a second `receive()` is `nil, false`); the same channel each time; the process stays usable and `wait()` returns the same code | `INVALID` (not started, closed) |
 //! | `proc:stdout_stream()`, `proc:stderr_stream()` | `Stream`, the same one each time; before or after `start` | `INVALID` (closed) |
 //! | `proc:write_stdin(s)` | `true` (`""` writes nothing) | `INVALID` (not started, stdin closed), `INTERNAL` (the child stopped reading) |
 //! | `proc:close_stdin()` | `true`: end of input for the child | `INVALID` (closed) |
 //! | `proc:signal(n)` | `true` | `INVALID` (not started, bad number) |
 //! | `proc:close(force)` | `true`, at once: SIGTERM (SIGKILL if `force`) to the process group now; SIGKILL after a grace and the reap in the background; twice is fine | |
-//! | `proc:pid()` | the pid; `nil` before `start` and after `close` | `UNAVAILABLE` where the backend has no host pid (Docker, Incus) |
+//! | `proc:pid()` | the pid | `INVALID` (not started, closed), `UNAVAILABLE` where the backend has no host pid (Docker, Incus) |
 //! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there; `nil` at the end (and for a process closed without starting) | `INVALID` (closed, bad size, process not started: it could only wait forever) |
 //! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed, process not started) |
-//! | `stream:scanner(split)` | a `Scanner`: `split` is `"lines"` (default), `"words"`, `"bytes"` or `"runes"`, as Go's `bufio.Scanner` splits | `INVALID` (unknown split, stream closed) |
-//! | `scanner:scan()` | `true` with a token, `false` at the end | `false, err`: `INTERNAL` for a token longer than [`MAX_TOKEN`] (1 MiB) or a failed read, returned again by every later `scan()`; `INVALID` (stream closed, process not started) |
-//! | `scanner:text()`, `scanner:err()` | the token (`""` when there is none); the last error's message or `nil` | |
+//! | `stream:scanner(split)` | a `Scanner`: `split` is `"lines"` (default), `"words"`, `"bytes"` or `"runes"`, as Go's `bufio.Scanner` splits; another split raises an argument error | `INVALID` (stream closed) |
+//! | `scanner:scan()` | `true` with a token, `false` at the end; `false` also when a token is longer than [`MAX_TOKEN`] (1 MiB) or a read failed, with `err()` saying why, again on every later `scan()` | `false, err`: `INVALID` (stream closed, process not started) |
+//! | `scanner:text()`, `scanner:err()` | the token (`""` when there is none); why the scan ended, or `nil` | |
+//! | `stream:stat()` | `{size = -1, position = -1, readable = true, writable = false, seekable = false}`: a pipe | `INVALID` (closed) |
+//! | `stream:write(s)`, `stream:seek(whence, offset)` | `0, err` and `-1, err`: `INTERNAL`, a pipe is neither writable nor seekable (write to the process with `write_stdin`); a `whence` but `"set"`, `"cur"` or `"end"` raises | `INVALID` (closed) |
+//! | `stream:flush()` | `true`: nothing to flush | `false, err`: `INVALID` (closed) |
 //! | `stream:close()` | `true`; twice is fine | |
 //!
 //! The `env` option is a table of `NAME = "value"`: names are strings, values
@@ -74,28 +81,97 @@
 //! | `ch:case_send(v)`, `ch:case_receive()` | a case for `channel.select` | |
 //! | `channel.select{case, ..., default = bool}` | `{channel = ch, value = v, ok = bool}` for the first ready case in order (`ok` false for a closed channel; `value` is the sent value for a send), `{default = true, ok = true}` with `default` when none is ready | raises for no cases, a value that is not a case, a non-boolean `default`, another key, a send case on a closed channel |
 //! | `time.sleep(d)` | nothing, after `d` (at once for 0 or less) | `nil, err` (`INVALID`) for a bad duration |
-//! | `time.after(d)` | a channel that receives once, `d` from now (the time, in seconds since the Unix epoch) | `nil, err` (`INVALID`) for a bad duration or one of 0 or less |
-//! | `time.NANOSECOND` … `time.HOUR` | nanoseconds | |
+//! | `time.after(d)` | a channel that receives a `Time` once, `d` from now | `nil, err` (`INVALID`) for a bad duration or one of 0 or less |
+//! | `time.timer(d)` | a `Timer`: `timer:response()` (or `channel()`) receives a `Time` once; `timer:stop()` and `timer:reset(d)` are `true` while it has not fired, `false` after | `nil, err` (`INVALID`); `reset` raises for a bad duration |
+//! | `time.ticker(d)` | a `Ticker`: `ticker:response()` (or `channel()`) receives a `Time` every `d` (holding up to 16 unreceived ticks) until `ticker:stop()` | `nil, err` (`INVALID`) |
 //!
-//! A duration is a number of nanoseconds (`500 * time.MILLISECOND`) or a Go
-//! duration string (`"5s"`, `"250ms"`, `"1h30m"`).
+//! The rest of Wippy's `time` module is here too (its runtime spec,
+//! `runtime/lua/modules/time/spec.md`): `time.now()`, `time.date(year,
+//! month, day, hour, min, sec, nsec, loc?)`, `time.unix(sec, nsec)`,
+//! `time.parse(layout, value, loc?)` (Go layouts; `nil, err` with Go's
+//! message), `time.parse_duration(d)` (a `Duration`), `time.load_location(name)`
+//! (`UTC`, `Local` or an IANA zone; `NOT_FOUND` for an unknown one),
+//! `time.fixed_zone(name, offset)`, `time.utc`, `time.localtz`, the constants
+//! `time.NANOSECOND` … `time.HOUR` (nanoseconds), `time.RFC3339` …
+//! `time.TIME_ONLY` (Go layouts), `time.JANUARY` … `time.DECEMBER` and
+//! `time.SUNDAY` … `time.SATURDAY`. A `Time` has `add`, `sub` (a
+//! `Duration`), `add_date`, `after`, `before`, `equal`, `format(layout)`,
+//! `format_rfc3339`, `unix`, `unix_nano`, `date`, `clock`, `year` …
+//! `nanosecond`, `weekday`, `year_day`, `is_zero`, `in_location`,
+//! `location`, `utc`, `in_local`, `round` and `truncate` (a `Duration`), and
+//! prints as Go's `Time.String()`; a `Duration` has `nanoseconds` …
+//! `hours` and prints as Go's (`"1h30m0s"`); a `Location` has `string()`.
+//! A duration is a number of nanoseconds (`500 * time.MILLISECOND`), a Go
+//! duration string (`"5s"`, `"250ms"`, `"1h30m"`) or a `Duration`.
 //!
-//! Where this does better than Wippy (and so differs): `proc:close_stdin()`
-//! exists; `wait()` never closes the streams, so output not yet read stays
-//! readable (up to 1 MiB per stream is held while nobody reads; past it the
-//! child waits on a full pipe); whitelist denials are `PERMISSION_DENIED`, not
-//! `INVALID`; an unknown executor id is `NOT_FOUND`; a signalled child reports
-//! 128+n; `timeout`, `read_all()` and commands as lists of words exist; a
-//! scanner's tokens may be 1 MiB long, not 64 KiB. The `pty` option and
-//! `resize`/`attach_terminal` do not: `pty` is `INVALID`. Other deliberate
-//! differences: `time.after` delivers a number (Wippy: a `Time` value), and
-//! `time` has only `sleep`, `after` and the duration constants; the second
-//! `proc:done()` value never comes (a channel filled once, as Go's
-//! `time.After`); a spawned coroutine's error can be caught with `pcall` by
-//! the call it is raised in.
+//! Where this differs from Wippy, see [Differences from Wippy](#differences-from-wippy).
 //!
 //! A `wait()` pending in one async call into the state (`call_async`) does not
 //! block `signal()`, `close()` or stream reads in another.
+//!
+//! # Differences from Wippy
+//!
+//! Scripts written for Wippy's runtime (its `exec`, `errors`, `time`,
+//! `channel` and stream modules) run here unchanged; Wippy's own exec tests
+//! pass. What still differs, each on purpose:
+//!
+//! - **Stricter or more than Wippy.** A process stays usable after `wait()`:
+//!   its streams stay readable (output not yet read is held, up to 1 MiB per
+//!   stream; past it the child waits on a full pipe), and `wait()` again
+//!   returns the same code (Wippy: `wait()` consumes the handle). A native
+//!   command always leads a process group of its own, so `close()`, the
+//!   timeout and a dropped state end everything it started, even with
+//!   `process_group = false` (Wippy then signals the child alone).
+//!   `proc:close_stdin()`, the `timeout` option, `stream:read_all()` and
+//!   commands as lists of words exist (not in Wippy). Streams can be taken
+//!   before `start()` on every backend (Wippy's Docker executor has them
+//!   only once started). Whitelists compare the command's
+//!   words, not its text (`echo  'a'` is `echo a`).
+//! - **Kinds.** A whitelist or policy denial is `PERMISSION_DENIED` (also for
+//!   `exec.get`; older Wippy says `INVALID`); an unknown executor id, a
+//!   program or work dir that is not there is `NOT_FOUND` (Wippy:
+//!   `INTERNAL`); a read, `stat`, `write`, `seek`, `flush` or `scanner` on a
+//!   closed stream, and `scan()` before `start()`, is `INVALID` (Wippy:
+//!   `INTERNAL`).
+//! - **Argument errors.** An exec call given a value of the wrong type
+//!   (`exec.get(42)`, `executor:exec({})`, `proc:signal("TERM")`,
+//!   `proc:write_stdin({})`, `stream:read("x")`) returns `nil, err`
+//!   (`INVALID`) where Wippy raises. `env` values may be numbers or booleans,
+//!   taken as text (Wippy: strings only). `time.date` and `time.parse` take
+//!   an explicit `nil` location as the local zone (Wippy raises).
+//! - **Not yet here.** The `pty` option, `proc:resize`, `executor:terminal`
+//!   and `attach_terminal` (`pty` is `INVALID`); `confine` is always
+//!   `INVALID` (this project confines commands by their executor's config,
+//!   not per call), where Wippy confines a process when its platform can.
+//! - **Signals.** `proc:signal(n)` to a process that has exited is `true`
+//!   (nothing to do); Wippy returns an error.
+//! - **Scanners.** A token may be 1 MiB long (Go's and Wippy's limit is 64
+//!   KiB); `err()` then says "… longer than 1048576 bytes (token too long)"
+//!   (Wippy: "bufio.Scanner: token too long"). `scan()` at the end returns
+//!   one value, `false` (Wippy: `false, nil`).
+//! - **Streams.** `stat()` describes every process stream as a pipe that is
+//!   neither writable nor seekable, `position` `-1` (Wippy's native pipe, an
+//!   OS file, says writable and seekable at position 0, and then its write
+//!   and seek fail).
+//! - **Errors.** `err:details()` is the table given to `errors.new`, the
+//!   same one at each call, lists and other keys kept (Wippy: a new copy of
+//!   its string keys at each call). `err:stack()` has the Lua frames only
+//!   (Wippy adds Go's); `errors.call_stack` frames start at level 1 (the Lua
+//!   caller) and their `type` is Lua's `"Lua"`, `"C"` or `"main"` (Wippy:
+//!   `"G"` for Go). The `errors` table can be written to (Wippy's is
+//!   read-only).
+//! - **Time.** `tostring(time.now())` has no monotonic-clock suffix (Go's
+//!   ` m=+0.001`); fields and counts are Lua integers (Wippy hands floats
+//!   such as `2024.0`, equal in comparisons). Zone rules come from the IANA
+//!   database as jiff reads it, within years -9999 to 9999 (beyond, the
+//!   nearest rules), and dates stop at a trillion years either way (Go's
+//!   reach some 292 billion); a zone abbreviation in `time.parse` is looked up among
+//!   the zones in force within a few transitions of the time (Go knows the
+//!   zone's whole list).
+//! - **Concurrency.** A spawned coroutine's error can be caught with `pcall`
+//!   by the call it is raised in; spawned coroutines left when the main
+//!   chunk ends stay until [`stop_spawned`] (Wippy ends them with the main
+//!   function).
 //!
 //! # Concurrency
 //!

@@ -62,6 +62,9 @@ fn acquire(registry: &Registry, id: &Value) -> Outcome<Executor> {
             )));
         }
     };
+    if id.is_empty() {
+        return Err(ScriptError::invalid("resource id is required".to_owned()));
+    }
     let executor = registry.get(&id)?;
     Ok(Executor {
         id,
@@ -90,7 +93,7 @@ impl Executor {
             .executor()
             .ok_or_else(|| ScriptError::invalid(format!("executor {} was released", self.id)))?;
         let command = options::command(command)?;
-        let options = options::exec_options(options)?;
+        let options = options::exec_options(options, &self.id)?;
         let display = command.display();
         let host_pid = executor.capabilities().host_pid;
         let process = executor.create_process(command, options)?;

@@ -233,11 +233,12 @@ impl UserData for Process {
             }
             Ok(true)
         });
+        // As Wippy: `nil, err` before start and after close (INVALID), and
+        // where the backend has no host pid (UNAVAILABLE).
         methods.add_method("pid", |lua, this, ()| {
-            if !this.host_pid {
-                return returns::<Value>(
-                    lua,
-                    Err(ScriptError::new(
+            let outcome = this.started("get the pid of").and_then(|process| {
+                if !this.host_pid {
+                    return Err(ScriptError::new(
                         UNAVAILABLE,
                         format!(
                             "{:?} has no process id on this host: its executor runs commands \
@@ -245,15 +246,11 @@ impl UserData for Process {
                             this.command
                         ),
                     )
-                    .retryable(false)),
-                );
-            }
-            let pid = if this.is_closed() {
-                None
-            } else {
-                this.process.id()
-            };
-            returns(lua, Ok(pid))
+                    .retryable(false));
+                }
+                Ok(process.id())
+            });
+            returns(lua, outcome)
         });
         methods.add_function("done", |lua, this: AnyUserData| {
             let outcome = done(lua, &this)?;

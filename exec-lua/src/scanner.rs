@@ -9,7 +9,7 @@
 //! A token longer than [`MAX_TOKEN`] is an error value from `scan()` (and its
 //! message from `err()`), never a crash and never cut short.
 
-use crate::errors::{INTERNAL, Outcome, ScriptError, returns};
+use crate::errors::{Outcome, ScriptError, bad_argument, returns};
 use crate::scheduler::Caller;
 use crate::stream::{DEFAULT_READ_SIZE, Shared};
 use mlua::{MetaMethod, UserData, UserDataMethods, Value};
@@ -31,26 +31,24 @@ pub(crate) enum Split {
 }
 
 impl Split {
-    /// The split a script names; `nil` is `"lines"`.
-    pub(crate) fn from_value(value: &Value) -> Outcome<Self> {
+    /// The split a script names; `nil` is `"lines"`. Anything else raises an
+    /// argument error, as in Wippy.
+    pub(crate) fn from_value(value: &Value) -> mlua::Result<Self> {
         let name = match value {
             Value::Nil => return Ok(Split::Lines),
             Value::String(s) => s.to_string_lossy(),
-            other => {
-                return Err(ScriptError::invalid(format!(
-                    "the scanner's split must be \"lines\", \"words\", \"bytes\" or \"runes\", got {}",
-                    crate::errors::lua_type(other)
-                )));
-            }
+            _ => String::new(),
         };
         match name.as_str() {
             "lines" => Ok(Split::Lines),
             "words" => Ok(Split::Words),
             "bytes" => Ok(Split::Bytes),
             "runes" => Ok(Split::Runes),
-            other => Err(ScriptError::invalid(format!(
-                "unknown split {other:?}: use \"lines\", \"words\", \"bytes\" or \"runes\""
-            ))),
+            _ => Err(bad_argument(
+                1,
+                "scanner",
+                "invalid split type: must be 'lines', 'words', 'bytes', or 'runes'",
+            )),
         }
     }
 }
@@ -249,8 +247,10 @@ impl Scanner {
     }
 }
 
-/// `scan()`: `true` with a token, `false` at the end, `false, err` on an
-/// error (then again on every call).
+/// `scan()`: `true` with a token, `false` at the end. A token too long or a
+/// failed read ends the scan as Go's `bufio.Scanner` ends it: `false`, with
+/// the reason in `err()`, on this and every later call. Misuse (a scan
+/// before `start()`, a closed stream) is `false, err`.
 async fn scan(
     name: &'static str,
     split: Split,
@@ -258,11 +258,9 @@ async fn scan(
     state: &Mutex<State>,
 ) -> Outcome<bool> {
     let mut state = state.lock().await;
-    if state.failed
-        && let Some(error) = state.error.clone()
-    {
+    if state.failed {
         state.token.clear();
-        return Err(error);
+        return Ok(false);
     }
     state.error = None;
     loop {
@@ -294,24 +292,22 @@ async fn scan(
             }
             Step::More => {
                 if split.too_long(data) {
-                    let error = ScriptError::new(
-                        INTERNAL,
-                        format!(
-                            "scanner on {name}: {} longer than {MAX_TOKEN} bytes (token too long)",
-                            split.name()
-                        ),
-                    )
-                    .retryable(false);
                     token.clear();
-                    state.error = Some(error.clone());
+                    state.error = Some(ScriptError::internal(format!(
+                        "scanner on {name}: {} longer than {MAX_TOKEN} bytes (token too long)",
+                        split.name()
+                    )));
                     state.failed = true;
-                    return Err(error);
+                    return Ok(false);
                 }
                 if let Err(error) = read_more(name, stream, &mut state).await {
                     state.token.clear();
                     state.error = Some(error.clone());
-                    state.failed = error.kind() != crate::errors::INVALID;
-                    return Err(error);
+                    if error.kind() == crate::errors::INVALID {
+                        return Err(error);
+                    }
+                    state.failed = true;
+                    return Ok(false);
                 }
             }
         }

@@ -1,7 +1,10 @@
 //! `Stream`: a process's stdout or stderr as scripts read it
-//! (`read(n)`, `read_all()`, `scanner(split)`, `close()`).
+//! (`read(n)`, `read_all()`, `scanner(split)`, `close()`), with the rest of
+//! Wippy's stream methods as a pipe answers them: `stat()` (a read-only
+//! pipe of unknown size), `write` and `seek` (error values: a pipe is
+//! neither writable nor seekable), `flush` (nothing to do).
 
-use crate::errors::{Outcome, ScriptError, returns};
+use crate::errors::{Outcome, ScriptError, bad_argument, failing_with, lua_type, returns};
 use crate::options;
 use crate::scanner::{Scanner, Split};
 use crate::scheduler::Caller;
@@ -94,7 +97,7 @@ impl Shared {
         let chunk = reader
             .read_chunk(limit)
             .await
-            .map_err(|e| ScriptError::new(crate::errors::INTERNAL, format!("read {name}: {e}")))?;
+            .map_err(|e| ScriptError::internal(format!("read {name}: {e}")))?;
         let Some(chunk) = chunk else {
             return Ok(None);
         };
@@ -117,7 +120,18 @@ impl Shared {
         reader
             .read_to_vec()
             .await
-            .map_err(|e| ScriptError::new(crate::errors::INTERNAL, format!("read {name}: {e}")))
+            .map_err(|e| ScriptError::internal(format!("read {name}: {e}")))
+    }
+
+    /// The stream, unless it was closed: for `stat`, `write`, `seek` and
+    /// `flush`.
+    fn unclosed(&self, operation: &str, name: &str) -> Outcome<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ScriptError::invalid(format!(
+                "cannot {operation} {name}: the stream is closed"
+            )));
+        }
+        Ok(())
     }
 
     fn close(&self) {
@@ -168,7 +182,7 @@ impl UserData for Stream {
                         .lua()
                         .and_then(|lua| lua.create_string(bytes))
                         .map(mlua::Value::String)
-                        .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
+                        .map_err(|e| ScriptError::internal(e.to_string()))
                 };
                 let outcome = match limit {
                     Ok(limit) => caller
@@ -189,23 +203,87 @@ impl UserData for Stream {
                 let bytes = caller.drive(shared.read_all(name)).await?;
                 let lua = caller.lua()?;
                 let outcome = bytes.and_then(|bytes| {
-                    whole_string(&lua, bytes)
-                        .map_err(|e| ScriptError::new(crate::errors::INTERNAL, e.to_string()))
+                    whole_string(&lua, bytes).map_err(|e| ScriptError::internal(e.to_string()))
                 });
                 returns(&lua, outcome)
             }
         });
         methods.add_method("scanner", |lua, this, split: mlua::Value| {
-            let outcome = Split::from_value(&split).and_then(|split| {
-                if this.shared.closed.load(Ordering::Acquire) {
-                    return Err(ScriptError::invalid(format!(
-                        "cannot scan {}: the stream is closed",
-                        this.name
-                    )));
+            let split = Split::from_value(&split)?;
+            let outcome = this
+                .shared
+                .unclosed("scan", this.name)
+                .map(|()| Scanner::new(this.name, split, this.shared.clone()));
+            returns(lua, outcome)
+        });
+        methods.add_method("stat", |lua, this, ()| {
+            let outcome = this.shared.unclosed("stat", this.name).and_then(|()| {
+                let info = lua
+                    .create_table()
+                    .map_err(|e| ScriptError::internal(e.to_string()))?;
+                for (field, value) in [
+                    ("size", mlua::Value::Integer(-1)),
+                    ("position", mlua::Value::Integer(-1)),
+                    ("readable", mlua::Value::Boolean(true)),
+                    ("writable", mlua::Value::Boolean(false)),
+                    ("seekable", mlua::Value::Boolean(false)),
+                ] {
+                    info.set(field, value)
+                        .map_err(|e| ScriptError::internal(e.to_string()))?;
                 }
-                Ok(Scanner::new(this.name, split, this.shared.clone()))
+                Ok(info)
             });
             returns(lua, outcome)
+        });
+        methods.add_method("write", |lua, this, _data: mlua::Value| {
+            let outcome: Outcome<i64> =
+                this.shared.unclosed("write to", this.name).and_then(|()| {
+                    Err(ScriptError::internal(format!(
+                        "cannot write to {}: the stream is not writable (write to the process with \
+                     proc:write_stdin)",
+                        this.name
+                    )))
+                });
+            failing_with(lua, outcome, mlua::Value::Integer(0))
+        });
+        methods.add_method(
+            "seek",
+            |lua, this, (whence, offset): (mlua::Value, mlua::Value)| {
+                match &whence {
+                    mlua::Value::Nil => {}
+                    mlua::Value::String(s)
+                        if matches!(s.as_bytes().as_ref(), b"set" | b"cur" | b"end") => {}
+                    _ => {
+                        return Err(bad_argument(
+                            1,
+                            "seek",
+                            "invalid whence: must be 'set', 'cur', or 'end'",
+                        ));
+                    }
+                }
+                if !matches!(
+                    offset,
+                    mlua::Value::Nil | mlua::Value::Integer(_) | mlua::Value::Number(_)
+                ) {
+                    return Err(bad_argument(
+                        2,
+                        "seek",
+                        &format!("number expected, got {}", lua_type(&offset)),
+                    ));
+                }
+                let outcome: Outcome<i64> =
+                    this.shared.unclosed("seek", this.name).and_then(|()| {
+                        Err(ScriptError::internal(format!(
+                            "cannot seek {}: the stream is not seekable",
+                            this.name
+                        )))
+                    });
+                failing_with(lua, outcome, mlua::Value::Integer(-1))
+            },
+        );
+        methods.add_method("flush", |lua, this, ()| {
+            let outcome = this.shared.unclosed("flush", this.name).map(|()| true);
+            failing_with(lua, outcome, mlua::Value::Boolean(false))
         });
         methods.add_method("close", |_, this, ()| {
             this.shared.close();

@@ -223,7 +223,7 @@ fn the_docker_example_runs_as_the_readme_shows() {
         "write /:   exit 1 (touch: /etc/owned: Read-only file system)\n",
         "write tmp: scratch\n",
         "sorted:    apple fig pear \n",
-        "pid:       nil (UNAVAILABLE)\n",
+        "pid:       nil (Unavailable)\n",
         "signalled: exit 143\n",
     ] {
         assert!(stdout.contains(line), "{line:?} not in:\n{stdout}");

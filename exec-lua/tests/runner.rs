@@ -115,6 +115,51 @@ fn audit_events_go_to_stderr_when_asked_and_never_show_env_values() {
     }
 }
 
+/// An option this project does not know (one of a newer or older Wippy) is
+/// ignored, as Wippy ignores it, with a warning that names it: `--log warn`
+/// shows it, quoted so that a script cannot forge a log line.
+#[test]
+fn unknown_exec_options_run_with_a_warning_naming_each() {
+    let output = exec_lua(&[
+        "--log",
+        "warn",
+        "-e",
+        r#"local shell = assert(require("exec").get("app:shell"))
+           local p = assert(shell:exec("echo ran", { workdir = "/", ["evil\nWARN forged"] = 1 }))
+           local out = p:stdout_stream()
+           assert(p:start())
+           io.write(out:read_all())
+           assert(p:wait() == 0)"#,
+    ]);
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "ran\n");
+    let log = text(&output.stderr);
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("unknown option ignored"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{log}");
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("option=\"workdir\"") && l.contains("executor=\"app:shell\"")),
+        "{log}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains(r#"option="evil\nWARN forged""#)),
+        "{log}"
+    );
+    assert!(!log.lines().any(|l| l.starts_with("WARN forged")), "{log}");
+    let quiet = exec_lua(&[
+        "-e",
+        r#"assert(require("exec").get("app:shell"):exec("true", { workdir = "/" }))"#,
+    ]);
+    assert_exit(&quiet, 0);
+    assert_eq!(text(&quiet.stderr), "");
+}
+
 #[test]
 fn the_runner_is_silent_by_default_and_refuses_a_bad_filter() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +208,7 @@ fn the_readme_example_runs_with_no_config() {
         "  tick 3",
         "the counter exited with\t3",
         "sorted: apple banana cherry",
-        "no-such-program:\tNOT_FOUND",
+        "no-such-program:\tNotFound",
         "app:restricted said: hello",
         "app:restricted refused:\tcommand \"rm -rf /tmp/important\" is not in the command whitelist of executor app:restricted",
     ] {
@@ -177,7 +222,7 @@ fn the_config_example_runs_with_the_example_config() {
     let output = exec_lua(&["--config", "examples/executors.yaml", "examples/config.lua"]);
     assert_exit(&output, 0);
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("git push:\tPERMISSION_DENIED"), "{stdout}");
+    assert!(stdout.contains("git push:\tPermissionDenied"), "{stdout}");
     assert!(stdout.contains("app:legacy printed: 한글"), "{stdout}");
 }
 
@@ -249,7 +294,7 @@ fn a_misused_api_returns_errors_and_does_not_crash_the_runner() {
            print(err2:kind())"#,
     ]);
     assert_exit(&output, 0);
-    assert_eq!(text(&output.stdout), "nil\tINVALID\nINVALID\n");
+    assert_eq!(text(&output.stdout), "nil\tInvalid\nInvalid\n");
 }
 
 #[test]

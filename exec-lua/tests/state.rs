@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod harness;
+
 use exec_lua::mlua::{Function, Lua, Value};
 use exec_lua::{Registry, StateOptions};
 use std::path::Path;
@@ -22,16 +24,6 @@ fn files_state() -> Lua {
         StateOptions::new().allow_file_access(true),
     )
     .unwrap()
-}
-
-fn shell_state() -> Lua {
-    let registry = Registry::from_yaml(
-        "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
-        Path::new("test.yaml"),
-        Some("app"),
-    )
-    .unwrap();
-    exec_lua::new_state(Arc::new(registry)).unwrap()
 }
 
 #[test]
@@ -423,7 +415,7 @@ fn with_file_access_allowed_the_file_functions_work() {
 /// script host would be.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_wait_blocks_neither_signal_nor_close_nor_reads() {
-    let lua = shell_state();
+    let lua = harness::shell_state();
     lua.load(
         r#"
         local shell = assert(require("exec").get("app:shell"))
@@ -499,7 +491,7 @@ async fn a_pending_wait_blocks_neither_signal_nor_close_nor_reads() {
 /// A state dropped with processes running kills them (Drop stands in for __gc).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_state_kills_its_processes() {
-    let lua = shell_state();
+    let lua = harness::shell_state();
     let pid: i64 = lua
         .load(
             r#"
@@ -534,7 +526,7 @@ proptest::proptest! {
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let _entered = runtime.enter();
-        let lua = shell_state();
+        let lua = harness::shell_state();
         lua.globals().set("command", lua.create_string(&command).unwrap()).unwrap();
         lua.globals().set("signal", signal).unwrap();
         lua.globals().set("size", size).unwrap();
@@ -558,7 +550,7 @@ proptest::proptest! {
             )
             .eval_async();
         let outcome: String = runtime.block_on(outcome).unwrap();
-        proptest::prop_assert!(["process", "INVALID"].contains(&outcome.as_str()), "{}", outcome);
+        proptest::prop_assert!(["process", "Invalid"].contains(&outcome.as_str()), "{}", outcome);
     }
 }
 
@@ -567,7 +559,7 @@ proptest::proptest! {
 #[cfg(feature = "send")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_send_a_state_runs_on_a_spawned_task() {
-    let lua = shell_state();
+    let lua = harness::shell_state();
     let handle = tokio::spawn(async move {
         lua.load(
             r#"
@@ -635,13 +627,13 @@ async fn policy_refusals_are_permission_denied() {
         .eval_async()
         .await
         .unwrap();
-    assert_eq!(seen[0], "PERMISSION_DENIED");
+    assert_eq!(seen[0], "PermissionDenied");
     assert!(
         seen[1].contains("secret executors are off limits"),
         "{}",
         seen[1]
     );
-    assert_eq!(seen[2], "PERMISSION_DENIED");
+    assert_eq!(seen[2], "PermissionDenied");
     assert!(seen[3].contains("no rm"), "{}", seen[3]);
 }
 
@@ -699,7 +691,7 @@ local timeout = time.after(30 * time.SECOND)
 -- runtime/lua/modules/time/spec.md, "after"
 local ch = time.after("10ms")
 local fire_time = ch:receive()
-assert(type(fire_time) == "number" and fire_time > 1.7e9)
+assert(fire_time:unix() > 1.7e9, "time.after delivers a Time")
 
 local some_other_channel = channel.new()
 -- Use with channel.select
@@ -800,7 +792,7 @@ async fn a_spawned_coroutines_error_fails_the_call_that_drives_it() {
 /// `stop_spawned` ends them and kills the processes only they held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawned_coroutines_left_by_the_main_chunk_wait_until_driven_or_stopped() {
-    let lua = shell_state();
+    let lua = harness::shell_state();
     let pid: i64 = tokio::time::timeout(
         Duration::from_secs(10),
         lua.load(
@@ -848,7 +840,7 @@ async fn spawned_coroutines_left_by_the_main_chunk_wait_until_driven_or_stopped(
     assert_eq!(exec_lua::stop_spawned(&lua).unwrap(), 0);
 
     // Dropping the state does the same.
-    let lua = shell_state();
+    let lua = harness::shell_state();
     let pid: i64 = tokio::time::timeout(
         Duration::from_secs(10),
         lua.load(
@@ -879,7 +871,7 @@ async fn spawned_coroutines_left_by_the_main_chunk_wait_until_driven_or_stopped(
 /// feature: a current-thread runtime and `exec_async` run them.
 #[tokio::test]
 async fn spawned_coroutines_run_on_a_current_thread_runtime_with_plain_exec_async() {
-    let lua = shell_state();
+    let lua = harness::shell_state();
     let text: String = tokio::time::timeout(
         Duration::from_secs(20),
         lua.load(
@@ -960,6 +952,8 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
                 assert(p:start() or true)
             end
             assert(p:close())
+            local closed_pid, closed_err = p:pid()
+            assert(closed_pid == nil and closed_err:kind() == errors.INVALID)
             local native = assert(exec.get("app:shell"):exec("sleep 30"))
             assert(native:pid() == nil, "before start")
             assert(native:start())
@@ -975,12 +969,16 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
         .unwrap()
         .unwrap();
     assert_eq!(seen.len(), 3);
-    for unavailable in &seen[..2] {
-        assert!(
-            unavailable.starts_with("UNAVAILABLE: \"sleep 30\" has no process id on this host"),
-            "{unavailable}"
-        );
-    }
+    assert!(
+        seen[0].starts_with("Invalid: ") && seen[0].contains("not started"),
+        "before start, as everywhere: {}",
+        seen[0]
+    );
+    assert!(
+        seen[1].starts_with("Unavailable: \"sleep 30\" has no process id on this host"),
+        "{}",
+        seen[1]
+    );
     assert_eq!(seen[2], "integer");
 }
 
@@ -988,7 +986,7 @@ async fn pid_is_unavailable_where_the_backend_has_no_host_pid() {
 /// SIGKILL and the reap go on in the background.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
-    let lua = shell_state();
+    let lua = harness::shell_state();
     let pid = lua
         .load(
             r#"
@@ -1029,7 +1027,7 @@ async fn close_returns_at_once_and_ends_a_child_that_ignores_sigterm_later() {
     .unwrap()
     .unwrap();
     assert!(
-        after.starts_with("INVALID ") && after.contains("process closed"),
+        after.starts_with("Invalid ") && after.contains("process closed"),
         "{after}"
     );
     assert!(

@@ -54,6 +54,17 @@ pub(crate) fn write_work_files(dir: &Path) {
     }
 }
 
+/// A state over one native executor, `app:shell` (`PATH=/usr/bin:/bin`).
+pub(crate) fn shell_state() -> Lua {
+    let registry = Registry::from_yaml(
+        "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }",
+        Path::new("test.yaml"),
+        Some("app"),
+    )
+    .expect("the test config loads");
+    exec_lua::new_state(Arc::new(registry)).expect("a new state")
+}
+
 /// How long a script may run before its test fails.
 pub(crate) const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
 

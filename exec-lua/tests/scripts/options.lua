@@ -45,6 +45,7 @@ assert(slow:start())
 local code, err = slow:wait()
 assert(code == nil and err:kind() == errors.TIMEOUT, tostring(err))
 assert(err:message():find("sleep 30", 1, true), err:message())
+assert(err:retryable() == false, "an exec error says whether to retry")
 assert(os.time() - started < 10, "the timeout did not stop it")
 -- A fast command under a timeout is untouched.
 assert(select(2, run("true", { timeout = 5 })) == 0)
@@ -62,3 +63,15 @@ assert(err:message():find("app:restricted", 1, true), err:message())
 assert(err:retryable() == false)
 local _, err = restricted:exec("/bin/sh -c 'echo hello'")
 assert(err:kind() == errors.PERMISSION_DENIED)
+
+-- Keys Wippy does not know (a script written for a newer or older Wippy) are
+-- ignored, each with an audit warning; a known key of the wrong type is
+-- still INVALID.
+local text, code = run("echo ignored", { workdir = "/nowhere", future_option = { a = 1 }, [1] = "x" })
+assert(text == "ignored\n" and code == 0, text)
+local _, wrong = shell:exec("true", { work_dir = 42, future_option = true })
+assert(wrong:kind() == errors.INVALID and wrong:message():find("work_dir", 1, true), tostring(wrong))
+-- The same inside a mount: an unknown field is ignored, the mount is judged
+-- as it is (no backend here takes this one).
+local _, mount_err = shell:exec("true", { mounts = { { source = "/tmp", target = "/d", readonly = true } } })
+assert(mount_err:message():find("mount", 1, true) and not mount_err:message():find("readonly", 1, true), tostring(mount_err))

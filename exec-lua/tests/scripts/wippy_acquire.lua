@@ -24,3 +24,10 @@ assert(not_found:kind() == errors.NOT_FOUND, not_found:kind())
 assert(not_found:message():find('"app:exe"', 1, true), not_found:message())
 assert(not_found:message():find('did you mean "app:exec"', 1, true), not_found:message())
 assert(errors.is(not_found, errors.NOT_FOUND))
+
+-- An empty id: INVALID, as Wippy says ("resource id is required").
+local none, empty = exec.get("")
+assert(none == nil)
+assert(empty:kind() == errors.INVALID, empty:kind())
+assert(empty:message():find("resource id is required", 1, true), empty:message())
+assert(empty:retryable() == false)

@@ -38,11 +38,35 @@ assert(killed:wait() == 137)
 line = printed:receive()
 assert(line == "child exited with\t137\t9", line)
 
--- The exit is received once; the channel then waits like Go's time.After.
+-- The exit comes once and the channel closes behind it, as Wippy's does: a
+-- select finds it closed at once (not its default), and so does a receive.
 local r = channel.select{ exit:case_receive(), default = true }
-assert(r.default, "a second value from done()")
--- A timed-out process: the error value arrives instead of a code.
+assert(r.default == nil, "done() neither delivered again nor closed")
+assert(r.channel == exit and r.ok == false and r.value == nil)
+local again, open = exit:receive()
+assert(again == nil and open == false)
+local again_killed, open_killed = gone:receive()
+assert(again_killed == nil and open_killed == false)
+-- A script that drains the channel ends.
+local drained = 0
+for value in function() return (exit:receive()) end do drained = drained + 1 end
+assert(drained == 0)
+-- The process stays usable: wait() still answers.
+assert(proc:wait() == 7)
+-- A timed-out process: the error value arrives instead of a code, then the
+-- channel is closed too.
 local slow = assert(executor:exec("sleep 30", { timeout = 0.1 }))
 slow:start()
-local status = slow:done():receive()
+local slow_exit = slow:done()
+local status = slow_exit:receive()
 assert(status.code == nil and status.error:kind() == errors.TIMEOUT, tostring(status.error))
+assert(select(2, slow_exit:receive()) == false)
+-- A channel made after the exit was recorded: the value, then closed.
+local late = assert(proc:done())
+assert(rawequal(late, exit))
+local fresh = assert(executor:exec("true"))
+fresh:start()
+assert(fresh:wait() == 0)
+local fresh_exit = assert(fresh:done())
+assert(fresh_exit:receive().code == 0)
+assert(select(2, fresh_exit:receive()) == false)

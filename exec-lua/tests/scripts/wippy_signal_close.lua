@@ -18,7 +18,8 @@ proc:start()
 assert(has_pid(proc))
 assert(proc:close() == true)
 assert(proc:close() == true)                    -- closing twice is not an error
-assert(proc:pid() == nil)
+local no_pid, pid_err = proc:pid()               -- after close: "process closed"
+assert(no_pid == nil and pid_err:kind() == errors.INVALID, tostring(pid_err))
 local code, err = proc:wait()                   -- after close: "process closed"
 assert(code == nil and err:kind() == errors.INVALID and err:message():find("process closed"), tostring(err))
 
