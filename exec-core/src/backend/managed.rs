@@ -10,8 +10,10 @@ use crate::process::{Process, ProcessState};
 use crate::pty::PtySize;
 use crate::status::ExitStatus;
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -170,8 +172,15 @@ impl<T: Transport> ManagedProcess<T> {
             let launched = transport.launch(launch).await;
             shared.launched(launched, deadline)
         };
-        // In a task of its own, so that a caller who drops this future does
-        // not cut a launch in half (a container created and never started).
+        // A launch that is done at its first poll (a host process) needs no
+        // task; one that waits (a daemon) goes on in a task of its own, so
+        // that a caller who drops this future does not cut it in half (a
+        // container created and never started).
+        let mut launching = Box::pin(launching);
+        let first = std::future::poll_fn(|cx| Poll::Ready(launching.as_mut().poll(cx))).await;
+        if let Poll::Ready(result) = first {
+            return result;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn(tracked(launching)).await.unwrap_or_else(|e| {
                 Err(Error::backend(
@@ -326,7 +335,7 @@ impl Shared {
             return None;
         }
         self.audit().closed(force);
-        if !started {
+        if !started || self.has_exited() {
             // Readers taken before a start that never comes see the end.
             drop(lock(&self.backend_pipes).take());
             self.pipes.release();
