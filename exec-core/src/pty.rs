@@ -107,13 +107,24 @@ impl Pty {
         &self.term
     }
 
-    /// Checks the size and the `TERM`: a `TERM` is a name in the terminfo
-    /// database, never a path (a `/` would let a call pick the file).
+    /// Whether `term` is a `TERM` a terminal may have: 1 to 64 letters,
+    /// digits, `.`, `_`, `+` or `-` — a name in the terminfo database, never a
+    /// path (a `/` would let a call pick the file).
+    ///
+    /// ```
+    /// assert!(exec_core::Pty::is_valid_term("xterm-256color"));
+    /// assert!(!exec_core::Pty::is_valid_term("../../tmp/x"));
+    /// ```
+    pub fn is_valid_term(term: &str) -> bool {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-');
+        !term.is_empty() && term.len() <= MAX_TERM && term.chars().all(allowed)
+    }
+
+    /// Checks the size and the `TERM` (see [`Pty::is_valid_term`]).
     pub(crate) fn validate(&self) -> Result<()> {
         self.size.check("pty")?;
         let term = &self.term;
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-');
-        if term.is_empty() || term.len() > MAX_TERM || !term.chars().all(allowed) {
+        if !Self::is_valid_term(term) {
             return Err(Error::InvalidArgument {
                 field: "pty".to_owned(),
                 reason: format!(

@@ -64,6 +64,10 @@ pub(crate) enum Source {
     /// `proc:done()`: `{code, signal, error}` when the process has ended;
     /// then the channel closes.
     Exit(Arc<dyn Process>),
+    /// A terminal process's `done()`: `{exit = {code, signal, error},
+    /// terminal_error}` when its session has ended; then the channel closes.
+    #[cfg(feature = "terminal")]
+    Terminal(crate::terminal::Ended),
 }
 
 /// A source that has something to deliver.
@@ -71,6 +75,8 @@ enum Fired {
     /// The wall-clock times of timer fires or ticks.
     Times(Vec<SystemTime>),
     Exit(exec_core::Result<ExitStatus>),
+    #[cfg(feature = "terminal")]
+    Terminal(Arc<crate::terminal::SessionEnd>),
 }
 
 struct Waiter {
@@ -257,6 +263,8 @@ impl Core {
                     }
                 }
             },
+            #[cfg(feature = "terminal")]
+            Source::Terminal(ended) => ended.borrow().clone().map(Fired::Terminal),
         }
     }
 
@@ -269,6 +277,18 @@ impl Core {
             }
             Source::Ticker(ticker) => Box::pin(async move { Fired::Times(ticker.ticks().await) }),
             Source::Exit(process) => Box::pin(async move { Fired::Exit(process.wait().await) }),
+            #[cfg(feature = "terminal")]
+            Source::Terminal(mut ended) => Box::pin(async move {
+                loop {
+                    if let Some(end) = ended.borrow_and_update().clone() {
+                        return Fired::Terminal(end);
+                    }
+                    // The session always sends its end before it goes.
+                    if ended.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }),
         })
     }
 
@@ -286,6 +306,8 @@ impl Core {
             Some(Source::Ticker(_)) => (false, false),
             Some(Source::Timer(_)) => (true, false),
             Some(Source::Exit(_)) => (true, true),
+            #[cfg(feature = "terminal")]
+            Some(Source::Terminal(_)) => (true, true),
         };
         if once {
             inner.source = None;
@@ -320,23 +342,41 @@ fn fired_values(lua: &Lua, fired: Fired) -> mlua::Result<Vec<Value>> {
             .into_iter()
             .map(|at| crate::time::time_value(lua, at))
             .collect(),
-        Fired::Exit(result) => {
-            let status = lua.create_table()?;
-            match result {
-                Ok(exit) => {
-                    status.set("code", exit.shell_code())?;
-                    status.set("signal", exit.signal())?;
-                }
-                Err(error) => {
-                    status.set(
-                        "error",
-                        crate::errors::ScriptError::from(error).into_lua_value(lua)?,
-                    )?;
-                }
-            }
-            Ok(vec![Value::Table(status)])
+        Fired::Exit(result) => Ok(vec![Value::Table(exit_table(lua, result)?)]),
+        #[cfg(feature = "terminal")]
+        Fired::Terminal(end) => {
+            let done = lua.create_table()?;
+            let status = match &end.status {
+                Ok(status) => Ok(*status),
+                Err(error) => Err(exec_core::Error::other(
+                    error.kind(),
+                    exec_core::report(error),
+                )),
+            };
+            done.set("exit", exit_table(lua, status)?)?;
+            done.set("terminal_error", end.terminal_error.clone())?;
+            Ok(vec![Value::Table(done)])
         }
     }
+}
+
+/// `{code, signal}` for how a process ended, or `{error}` when that could
+/// not be learnt.
+fn exit_table(lua: &Lua, result: exec_core::Result<ExitStatus>) -> mlua::Result<Table> {
+    let status = lua.create_table()?;
+    match result {
+        Ok(exit) => {
+            status.set("code", exit.shell_code())?;
+            status.set("signal", exit.signal())?;
+        }
+        Err(error) => {
+            status.set(
+                "error",
+                crate::errors::ScriptError::from(error).into_lua_value(lua)?,
+            )?;
+        }
+    }
+    Ok(status)
 }
 
 /// One case of an operation: a receive, or a send of a value.

@@ -39,7 +39,10 @@
 //! | call | returns | errors |
 //! |---|---|---|
 //! | `exec.get(id)` | `Executor` | `NOT_FOUND` (nearest id suggested), `PERMISSION_DENIED` (policy), `INVALID` (`""`: "resource id is required", not a string) |
-//! | `executor:exec(cmd, {work_dir=, env=, timeout=, process_group=, mounts=})` — `cmd` a command line, or (an extension) a list of words `{"git", "status"}` taken as they are; a key it does not know is ignored with a warning (target `exec`: "unknown option ignored") | `Process`, created, not started | `INVALID` (empty command or list, unclosed quote, a word that is not a string, a NUL byte, a known option of the wrong type, `confine`, `pty`, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
+//! | `executor:exec(cmd, {work_dir=, env=, timeout=, process_group=, mounts=, pty=})` — `cmd` a command line, or (an extension) a list of words `{"git", "status"}` taken as they are; `pty = {width=, height=, term=}` (or `true`: 80 by 24, `xterm-256color`) runs it in a terminal, whose output — stdout and stderr alike — comes on stdout; a key it does not know is ignored with a warning (target `exec`: "unknown option ignored") | `Process`, created, not started | `INVALID` (empty command or list, unclosed quote, a word that is not a string, a NUL byte, a known option of the wrong type, a `pty` size of 0 or over 65535 or a `term` that is not a name, `confine`, after `release`), `PERMISSION_DENIED` (whitelist, policy) |
+//! | `executor:terminal(cmd, opts)` | a terminal process: `cmd` (options as `exec`) started in a terminal the size of the runner's own, which is attached to it — raw mode, keys to the command, its output on the screen, the window size followed — until it ends; then the terminal is restored (also when the script fails or the runner is signalled). The runner waits for it after the script and exits with its status | `UNAVAILABLE` (standard input or output is not a terminal, or another command has it), and `exec`'s |
+//! | `term:send(s)`, `term:resize(w, h)`, `term:pid()`, `term:status()`, `term:close(force)` | `true`; as `write_stdin`, `resize`, `pid`, `close`; `status()` is `"running"`, `"exited"` or `"closed"` | as `Process`'s |
+//! | `term:done()` | a channel that receives `{exit = {code, signal, error}, terminal_error = s}` once the command has ended (`terminal_error` when the host terminal failed meanwhile), then closes | |
 //! | `executor:release()` | `true`; twice is fine | |
 //! | `proc:start()` | `true` | `INVALID` (twice, closed), `NOT_FOUND` (program, work dir) |
 //! | `proc:wait()` | exit code; 128+n for death by signal n | `INVALID` (not started, closed), `TIMEOUT` |
@@ -49,6 +52,7 @@
 //! | `proc:close_stdin()` | `true`: end of input for the child | `INVALID` (closed) |
 //! | `proc:signal(n)` | `true` | `INVALID` (not started, bad number) |
 //! | `proc:close(force)` | `true`, at once: SIGTERM (SIGKILL if `force`) to the process group now; SIGKILL after a grace and the reap in the background; twice is fine | |
+//! | `proc:resize(w, h)` | `true`: the terminal's new size (the command gets SIGWINCH) | `INVALID` (no terminal: the process has pipes, a size of 0, not started) |
 //! | `proc:pid()` | the pid | `INVALID` (not started, closed), `UNAVAILABLE` where the backend has no host pid (Docker, Incus) |
 //! | `stream:read(n)` | up to `n` bytes (default and `0`: 32 KiB) as soon as some are there; `nil` at the end (and for a process closed without starting) | `INVALID` (closed, bad size, process not started: it could only wait forever) |
 //! | `stream:read_all()` | the rest, `""` if none | `INVALID` (closed, process not started) |
@@ -139,10 +143,14 @@
 //!   (`INVALID`) where Wippy raises. `env` values may be numbers or booleans,
 //!   taken as text (Wippy: strings only). `time.date` and `time.parse` take
 //!   an explicit `nil` location as the local zone (Wippy raises).
-//! - **Not yet here.** The `pty` option, `proc:resize`, `executor:terminal`
-//!   and `attach_terminal` (`pty` is `INVALID`); `confine` is always
-//!   `INVALID` (this project confines commands by their executor's config,
-//!   not per call), where Wippy confines a process when its platform can.
+//! - **Not yet here.** `confine` is always `INVALID` (this project confines
+//!   commands by their executor's config, not per call), where Wippy
+//!   confines a process when its platform can.
+//! - **Terminals.** `executor:terminal` attaches the runner's own terminal;
+//!   without one it is an `UNAVAILABLE` error value. A terminal's `TERM` is
+//!   a name (letters, digits, `.`, `_`, `+`, `-`), never a path. On Docker
+//!   daemons before 23.0 the terminal gets its size right after the
+//!   container starts, so a command that asks at once may see 0 by 0.
 //! - **Signals.** `proc:signal(n)` to a process that has exited is `true`
 //!   (nothing to do); Wippy returns an error.
 //! - **Scanners.** A token may be 1 MiB long (Go's and Wippy's limit is 64
@@ -313,6 +321,10 @@ pub mod sandbox;
 mod scanner;
 mod scheduler;
 mod stream;
+#[cfg(feature = "terminal")]
+mod terminal;
+#[cfg(feature = "terminal")]
+mod terminal_process;
 mod time;
 
 pub use errors::register_errors;
@@ -325,6 +337,8 @@ pub use sandbox::{StateOptions, sandbox, sandbox_with};
 pub use scanner::MAX_TOKEN;
 pub use scheduler::stop_spawned;
 pub use stream::DEFAULT_READ_SIZE;
+#[cfg(feature = "terminal")]
+pub use terminal::{end_terminal, restore_host_terminal, wait_for_terminal};
 
 use mlua::{Lua, LuaOptions, StdLib};
 use std::sync::Arc;

@@ -352,20 +352,27 @@ async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
         if let Some(script) = &script {
             run_chunk(&lua, &script.source, &script.name, &cli.args).await?;
         }
-        Ok::<(), String>(())
+        // A terminal the script attached (`executor:terminal`) runs on until
+        // its command ends; its status is the runner's.
+        Ok::<Option<i32>, String>(exec_lua::wait_for_terminal().await)
     };
-    let code = tokio::select! {
-        result = chunks => match result {
-            Ok(()) => 0,
-            Err(message) => {
-                eprintln!("exec-lua: {message}");
-                EXIT_SCRIPT_ERROR
-            }
-        },
+    let ended = tokio::select! {
+        result = chunks => result,
         code = exit_requested.wait_for(Option::is_some) => {
-            code.ok().and_then(|code| *code).unwrap_or(0)
+            Ok(Some(code.ok().and_then(|code| *code).map_or(0, i32::from)))
         }
-        code = terminated => code,
+        code = terminated => Ok(Some(i32::from(code))),
+    };
+    // A terminal still attached (the runner ends early) ends with it; the
+    // host terminal is as it was before anything is said on it.
+    exec_lua::end_terminal();
+    let code = match ended {
+        Ok(None) => 0,
+        Ok(Some(code)) => u8::try_from(code).unwrap_or(EXIT_SCRIPT_ERROR),
+        Err(message) => {
+            eprintln!("exec-lua: {message}");
+            EXIT_SCRIPT_ERROR
+        }
     };
     // Spawned coroutines end with the script; the processes they held are
     // killed (dropping the state would do it too).

@@ -99,6 +99,24 @@ impl Executor {
         let process = executor.create_process(command, options)?;
         Ok(Process::new(display, process, host_pid))
     }
+
+    /// What `terminal(cmd, opts)` works with, read now (before any await).
+    fn terminal_call(
+        &self,
+        command: &Value,
+        options: &Value,
+    ) -> Outcome<(
+        Arc<dyn CoreExecutor>,
+        exec_core::CommandSpec,
+        exec_core::ExecOptions,
+    )> {
+        let executor = self
+            .executor()
+            .ok_or_else(|| ScriptError::invalid(format!("executor {} was released", self.id)))?;
+        let command = options::command(command)?;
+        let options = options::exec_options(options, &self.id)?;
+        Ok((executor, command, options))
+    }
 }
 
 impl UserData for Executor {
@@ -106,6 +124,34 @@ impl UserData for Executor {
         methods.add_method("exec", |lua, this, (command, options): (Value, Value)| {
             returns(lua, this.exec(&command, &options))
         });
+        // Wippy's `executor:terminal(cmd, opts)`: the command in a terminal
+        // the host's own terminal is attached to (see `terminal_process`).
+        methods.add_async_method(
+            "terminal",
+            |lua, this, (command, options): (Value, Value)| {
+                let prepared = this.terminal_call(&command, &options);
+                drop(this);
+                let caller = crate::scheduler::Caller::new(lua);
+                async move {
+                    #[cfg(feature = "terminal")]
+                    let outcome = match prepared {
+                        Ok((executor, command, options)) => {
+                            crate::terminal_process::open(executor, command, options, &caller)
+                                .await?
+                        }
+                        Err(e) => Err(e),
+                    };
+                    #[cfg(not(feature = "terminal"))]
+                    let outcome: Outcome<bool> = prepared.and_then(|_| {
+                        Err(ScriptError::invalid(
+                            "this build of exec-lua has no terminal support (feature \"terminal\")"
+                                .to_owned(),
+                        ))
+                    });
+                    returns(&caller.lua()?, outcome)
+                }
+            },
+        );
         methods.add_method("release", |_, this, ()| {
             match this.executor.lock() {
                 Ok(mut guard) => guard.take(),

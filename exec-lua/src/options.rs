@@ -2,7 +2,7 @@
 //! `INVALID` error that names the bad argument.
 
 use crate::errors::{Outcome, ScriptError};
-use exec_core::{CommandSpec, ExecOptions, Mount};
+use exec_core::{CommandSpec, ExecOptions, Mount, Pty};
 use mlua::Value;
 use std::time::Duration;
 
@@ -149,11 +149,9 @@ pub(crate) fn exec_options(value: &Value, executor: &str) -> Outcome<ExecOptions
                 }
             }
             "pty" => {
-                return Err(ScriptError::invalid(
-                    "option pty is not supported: commands run without a terminal, \
-                     their output through pipes"
-                        .to_owned(),
-                ));
+                if let Some(pty) = pty(&value, executor)? {
+                    options = options.with_pty(pty);
+                }
             }
             // Never ignore a restriction asked for: this project cannot
             // confine a command yet, so the call fails, as Wippy's does
@@ -169,6 +167,74 @@ pub(crate) fn exec_options(value: &Value, executor: &str) -> Outcome<ExecOptions
         }
     }
     Ok(options)
+}
+
+/// The `pty` option: `{width = 100, height = 30, term = "xterm-256color"}`,
+/// each field optional (80 by 24, [`DEFAULT_TERM`](exec_core::DEFAULT_TERM)),
+/// or `true` for all the defaults; `false` or `nil` for none.
+fn pty(value: &Value, executor: &str) -> Outcome<Option<Pty>> {
+    let table = match value {
+        Value::Boolean(false) | Value::Nil => return Ok(None),
+        Value::Boolean(true) => return Ok(Some(Pty::new(80, 24))),
+        Value::Table(table) => table,
+        other => {
+            return Err(wrong_type(
+                "pty",
+                "a table {width, height, term} or true",
+                other,
+            ));
+        }
+    };
+    let (mut width, mut height, mut term) = (80, 24, None);
+    for pair in table.pairs::<Value, Value>() {
+        let (key, value) = pair.map_err(|e| ScriptError::invalid(e.to_string()))?;
+        let name = match &key {
+            Value::String(s) => s.to_string_lossy(),
+            other => key_text(other),
+        };
+        match name.as_str() {
+            "width" | "height" => {
+                let cells = match value {
+                    Value::Integer(n) => u16::try_from(n).ok(),
+                    Value::Number(n) if n.fract() == 0.0 && (1.0..=65535.0).contains(&n) => {
+                        Some(n as u16)
+                    }
+                    _ => None,
+                }
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ScriptError::invalid(format!(
+                        "option pty: {name} must be a whole number from 1 to 65535, got {}",
+                        value_text(&value)
+                    ))
+                })?;
+                if name == "width" {
+                    width = cells;
+                } else {
+                    height = cells;
+                }
+            }
+            "term" => match value {
+                Value::String(t) => term = Some(t.to_string_lossy()),
+                other => return Err(wrong_type("pty.term", "a string", &other)),
+            },
+            _ => ignored(executor, &format!("pty.{name}")),
+        }
+    }
+    let pty = Pty::new(width, height);
+    Ok(Some(match term {
+        Some(term) => pty.with_term(term),
+        None => pty,
+    }))
+}
+
+/// A number or other value as a message shows it.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Integer(n) => n.to_string(),
+        Value::Number(n) => n.to_string(),
+        other => crate::errors::lua_type(other).to_owned(),
+    }
 }
 
 /// The `mounts` option: a list of `{source = "/host", target = "/ctr",

@@ -99,6 +99,24 @@ impl Process {
     }
 }
 
+/// A terminal size from `resize(width, height)`: whole numbers from 1 to
+/// 65535.
+pub(crate) fn terminal_size(width: &Value, height: &Value) -> Outcome<exec_core::PtySize> {
+    let cells = |name: &str, value: &Value| match options::integer(name, value) {
+        Ok(Some(n)) => u16::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+            ScriptError::invalid(format!("{name} must be from 1 to 65535, got {n}"))
+        }),
+        Ok(None) => Err(ScriptError::invalid(format!(
+            "resize needs a {name}, a number of character cells"
+        ))),
+        Err(e) => Err(e),
+    };
+    Ok(exec_core::PtySize::new(
+        cells("width", width)?,
+        cells("height", height)?,
+    ))
+}
+
 /// `true` for a step that succeeded, the error value otherwise.
 fn acknowledged(result: exec_core::Result<()>) -> Outcome<bool> {
     result.map(|()| true).map_err(ScriptError::from)
@@ -216,6 +234,23 @@ impl UserData for Process {
                 let outcome = match (process, signal) {
                     (Ok(process), Ok(signal)) => {
                         acknowledged(caller.drive(process.signal(signal)).await?)
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                returns(&caller.lua()?, outcome)
+            }
+        });
+        // Wippy's `proc:resize(width, height)`: the size of the command's
+        // terminal (the `pty` option); an error value on a process without one.
+        methods.add_async_method("resize", |lua, this, (width, height): (Value, Value)| {
+            let process = this.started("resize");
+            drop(this);
+            let caller = Caller::new(lua);
+            async move {
+                let size = terminal_size(&width, &height);
+                let outcome = match (process, size) {
+                    (Ok(process), Ok(size)) => {
+                        acknowledged(caller.drive(process.resize(size)).await?)
                     }
                     (Err(e), _) | (_, Err(e)) => Err(e),
                 };

@@ -106,6 +106,7 @@ fn test_all() -> Result<(), String> {
         args.push("--no-run");
         run(&format!("build the tests ({title})"), cargo(&args))?;
     }
+    provision::test_tools()?;
     // Stopped when dropped, at the end or on the first failure.
     let docker = docker::provision()?;
     let incus = incus::provision()?;

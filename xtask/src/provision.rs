@@ -28,3 +28,14 @@ pub(crate) fn apt_get(who: &str, args: &[&str]) -> Result<(), String> {
         ))
     }
 }
+
+/// The tools the tests drive besides the daemons: `tmux` (the runner's
+/// terminal, driven as a person would) — installed when missing.
+pub(crate) fn test_tools() -> Result<(), String> {
+    if have_program("tmux") {
+        return Ok(());
+    }
+    eprintln!("xtask: installing tmux (apt-get) for the terminal tests");
+    apt_get("tools", &["update"])?;
+    apt_get("tools", &["install", "--no-install-recommends", "tmux"])
+}

@@ -152,7 +152,8 @@ macro_rules! lua_scripts {
     spawned_coroutines_drain_both_streams_and_select_over_exit_and_timer => "concurrency.lua",
     wippy_done_example => "wippy_done.lua",
     misused_concurrency_raises_or_returns_errors_as_wippy_does => "concurrency_misuse.lua",
-    scanners_split_lines_words_bytes_and_runes => "scanner.lua",        );
+    scanners_split_lines_words_bytes_and_runes => "scanner.lua",
+    the_pty_option_runs_a_command_in_a_terminal_and_resize_reaches_it => "pty.lua",        );
     };
     (@each $registry:expr, $backend:literal; $($name:ident => $file:literal),* $(,)?) => {
         $(
