@@ -18,9 +18,11 @@ use std::collections::HashMap;
 const RUNS: usize = 25;
 
 async fn ours(exec: &DockerExecutor) {
-    let process = exec
-        .create_process(["true"].into(), ExecOptions::new())
-        .unwrap();
+    ours_with(exec, ExecOptions::new()).await;
+}
+
+async fn ours_with(exec: &DockerExecutor, options: ExecOptions) {
+    let process = exec.create_process(["true"].into(), options).unwrap();
     process.start().await.unwrap();
     assert!(process.wait().await.unwrap().success());
 }
@@ -160,6 +162,19 @@ async fn main() {
         RUNS,
         || ours(&exec),
         || raw(&docker, &daemon.image),
+    )
+    .await;
+    figure(
+        "one-shot `true` in a terminal vs with pipes",
+        "(terminal latency)",
+        RUNS,
+        || {
+            ours_with(
+                &exec,
+                ExecOptions::new().with_pty(exec_core::Pty::new(80, 24)),
+            )
+        },
+        || ours(&exec),
     )
     .await;
 }

@@ -29,9 +29,11 @@ use tokio_tungstenite::tungstenite::Message;
 const MIB_256: u64 = 256 * 1024 * 1024;
 
 async fn executor_run(exec: &IncusExecutor, command: &str) -> u64 {
-    let process = exec
-        .create_process(command.into(), ExecOptions::new())
-        .unwrap();
+    executor_run_with(exec, command, ExecOptions::new()).await
+}
+
+async fn executor_run_with(exec: &IncusExecutor, command: &str, options: ExecOptions) -> u64 {
+    let process = exec.create_process(command.into(), options).unwrap();
     let mut stdout = process.take_stdout().unwrap();
     process.start().await.unwrap();
     let mut total = 0u64;
@@ -182,6 +184,19 @@ async fn main() {
             executor_run(&https, "true").await;
         },
         || cli_true(&daemon),
+    )
+    .await;
+    figure(
+        "`true` in a terminal vs with pipes, unix socket (100)",
+        "(terminal latency)",
+        100,
+        || async {
+            let terminal = ExecOptions::new().with_pty(exec_core::Pty::new(80, 24));
+            executor_run_with(&unix, "true", terminal).await;
+        },
+        || async {
+            executor_run(&unix, "true").await;
+        },
     )
     .await;
     let head = format!("head -c {MIB_256} /dev/zero");

@@ -17,9 +17,11 @@ use tokio::io::AsyncReadExt;
 const GIB: u64 = 1024 * 1024 * 1024;
 
 async fn native_true(exec: &NativeExecutor) {
-    let process = exec
-        .create_process(["true"].into(), ExecOptions::new())
-        .unwrap();
+    native_true_with(exec, ExecOptions::new()).await;
+}
+
+async fn native_true_with(exec: &NativeExecutor, options: ExecOptions) {
+    let process = exec.create_process(["true"].into(), options).unwrap();
     process.start().await.unwrap();
     assert!(process.wait().await.unwrap().success());
     process.close(false).await.unwrap();
@@ -125,6 +127,19 @@ async fn main() {
     )
     .await;
     drop(inheritable);
+    figure(
+        "`true` in a terminal vs with pipes (500)",
+        "(terminal latency)",
+        500,
+        || {
+            native_true_with(
+                &exec,
+                ExecOptions::new().with_pty(exec_core::Pty::new(80, 24)),
+            )
+        },
+        || native_true(&exec),
+    )
+    .await;
     throughput_figure(
         "1 GiB stdout, read_chunk(64 KiB) (7 runs)",
         ">= 0.9x throughput",
