@@ -94,6 +94,7 @@ mod child;
 mod lookup;
 mod process;
 mod reaper;
+mod spawn;
 mod terminal;
 
 pub use lookup::DEFAULT_PATH;

@@ -5,12 +5,13 @@
 use crate::child::ChildSetup;
 use crate::lookup::resolve_program;
 use crate::reaper::{self, Owned};
+use crate::spawn;
 use crate::terminal::{Controller, Terminal};
 use exec_core::backend::{
     BackendPipes, Control, Exit, Exited, Launch, Launched, ManagedProcess, OutputSink,
     PreparedCommand, Transport,
 };
-use exec_core::{BoxFuture, Error, ErrorKind, PtySize, Result};
+use exec_core::{BoxFuture, Error, PtySize, Result};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -43,82 +44,200 @@ impl Transport for NativeTransport {
         } = launch;
         let program = resolve_program(&command)?;
         let work_dir = work_dir(&command)?;
-        let mut cmd = Command::new(&program);
-        cmd.arg0(command.program())
-            .args(&command.argv()[1..])
-            .env_clear()
-            .envs(command.env())
-            .kill_on_drop(true);
-        let mut setup = ChildSetup::new(self.kill_with_parent);
-        let controller = match command.pty() {
-            // The child leads a session of its own (and so a process group)
-            // on the terminal: set up in the child, not with process_group.
-            Some(pty) => {
-                let Terminal {
-                    controller,
-                    terminal,
-                } = Terminal::open(pty.size()).map_err(|e| terminal_error(&command, e))?;
-                let dup = |fd: &std::os::fd::OwnedFd| {
-                    fd.try_clone()
-                        .map(std::process::Stdio::from)
-                        .map_err(|e| terminal_error(&command, e))
-                };
-                cmd.stdin(dup(&terminal)?)
-                    .stdout(dup(&terminal)?)
-                    .stderr(std::process::Stdio::from(terminal));
-                setup = setup.with_terminal();
-                Some(controller)
-            }
-            None => {
-                cmd.stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .process_group(0);
-                None
-            }
-        };
-        if let Some(dir) = &work_dir {
-            cmd.current_dir(dir);
-        }
-        if setup.needed() {
-            setup.install(&mut cmd);
-        }
+        let terminal = command
+            .pty()
+            .map(|pty| Terminal::open(pty.size()))
+            .transpose()
+            .map_err(|e| terminal_error(&command, e))?;
         // No sweep may see the child before it is registered as ours.
         let gate = reaper::spawn_gate();
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| spawn_error(&command, &program, e))?;
-        // Never pid 0: killpg(0) would signal our own process group.
-        let pid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .filter(|id| *id > 0)
-            .ok_or_else(|| {
-                Error::backend(
-                    NativeTransport::BACKEND,
-                    ErrorKind::Other,
-                    format!("{:?} exited before its pid was known", command.display()),
-                )
-            })?;
+        let started = if self.kill_with_parent {
+            let terminal = terminal.as_ref();
+            fork(
+                &command,
+                &program,
+                work_dir.as_deref(),
+                terminal,
+                true,
+                self.pipe_size,
+            )
+        } else {
+            let terminal = terminal.as_ref();
+            posix_spawn(
+                &command,
+                &program,
+                work_dir.as_deref(),
+                terminal,
+                self.pipe_size,
+            )
+        }
+        .map_err(|e| spawn_error(&command, &program, e))?;
+        let pid = started.pid;
         let owned = Owned::register(pid);
         drop(gate);
-        // Our copies of the terminal side go, so that its end (EIO) comes
-        // when the command and what it started have closed theirs.
-        drop(cmd);
         let group = Arc::new(Group {
             pgid: Pid::from_raw(pid),
             reaped: Mutex::new(false),
         });
-        match &controller {
-            Some(controller) => connect_terminal(controller, pipes, exited),
-            None => connect(&mut child, pipes, exited, self.pipe_size),
+        // Our copy of the terminal side goes, so that its end (EIO) comes
+        // when the command and what it started have closed theirs.
+        let controller = terminal.map(|terminal| terminal.controller);
+        match (&controller, started.streams) {
+            (Some(controller), _) => connect_terminal(controller, pipes, exited),
+            (None, Some(streams)) => connect(streams, pipes, exited),
+            (None, None) => {}
         }
-        let exit = reap(child, owned, group.clone());
+        let exit = reap(started.waiter, owned, group.clone());
         let control = GroupControl {
             group,
             terminal: controller,
         };
         Ok(Launched::new(control, exit).with_pid(pid.unsigned_abs()))
+    }
+}
+
+/// A child just started: its pid, how its exit is learnt, and our ends of
+/// its pipes (none in a terminal).
+struct Started {
+    pid: i32,
+    waiter: Waiter,
+    streams: Option<ChildStreams>,
+}
+
+/// How a child's exit is learnt.
+enum Waiter {
+    /// A child of tokio's `Command` (the fork path).
+    Tokio(Child),
+    /// A child of `posix_spawn`, by its pidfd.
+    Pidfd(std::os::fd::OwnedFd),
+}
+
+impl Waiter {
+    async fn wait(self) -> std::io::Result<std::process::ExitStatus> {
+        match self {
+            Waiter::Tokio(mut child) => child.wait().await,
+            Waiter::Pidfd(pidfd) => spawn::wait(pidfd).await,
+        }
+    }
+}
+
+/// Our ends of a child's pipes.
+struct ChildStreams {
+    stdin: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    stdout: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    stderr: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+}
+
+/// Starts the child with `posix_spawn` (see `spawn.rs`): no fork, and no
+/// descriptor from 3 up reaches it.
+fn posix_spawn(
+    command: &PreparedCommand,
+    program: &std::path::Path,
+    work_dir: Option<&std::path::Path>,
+    terminal: Option<&Terminal>,
+    pipe_size: usize,
+) -> std::io::Result<Started> {
+    let streams = match terminal {
+        Some(terminal) => spawn::Streams::Terminal(&terminal.path),
+        None => spawn::Streams::Pipes,
+    };
+    let spawned = spawn::spawn(&spawn::Spawn {
+        program,
+        arg0: command.program(),
+        args: &command.argv()[1..],
+        env: command.env(),
+        work_dir,
+        streams,
+    })?;
+    let streams = match (spawned.stdin, spawned.stdout, spawned.stderr) {
+        (Some(stdin), Some(stdout), Some(stderr)) => {
+            let stdout = tokio::net::unix::pipe::Receiver::from_owned_fd(stdout)?;
+            let stderr = tokio::net::unix::pipe::Receiver::from_owned_fd(stderr)?;
+            let stdin = tokio::net::unix::pipe::Sender::from_owned_fd(stdin)?;
+            Some(ChildStreams::new(stdin, stdout, stderr, pipe_size))
+        }
+        _ => None,
+    };
+    Ok(Started {
+        pid: spawned.pid,
+        waiter: Waiter::Pidfd(spawned.pidfd),
+        streams,
+    })
+}
+
+/// Starts the child with tokio's `Command`: a fork, for what only code in the
+/// child can do (`PR_SET_PDEATHSIG`, see `child.rs`).
+fn fork(
+    command: &PreparedCommand,
+    program: &std::path::Path,
+    work_dir: Option<&std::path::Path>,
+    terminal: Option<&Terminal>,
+    kill_with_parent: bool,
+    pipe_size: usize,
+) -> std::io::Result<Started> {
+    let mut cmd = Command::new(program);
+    cmd.arg0(command.program())
+        .args(&command.argv()[1..])
+        .env_clear()
+        .envs(command.env())
+        .kill_on_drop(true);
+    let mut setup = ChildSetup::new(kill_with_parent);
+    match terminal {
+        // The child leads a session of its own (and so a process group) on
+        // the terminal: set up in the child, not with process_group.
+        Some(terminal) => {
+            let dup = || terminal.terminal.try_clone().map(std::process::Stdio::from);
+            cmd.stdin(dup()?).stdout(dup()?).stderr(dup()?);
+            setup = setup.with_terminal();
+        }
+        None => {
+            cmd.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .process_group(0);
+        }
+    }
+    if let Some(dir) = work_dir {
+        cmd.current_dir(dir);
+    }
+    if setup.needed() {
+        setup.install(&mut cmd);
+    }
+    let mut child = cmd.spawn()?;
+    // Never pid 0: killpg(0) would signal our own process group.
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .filter(|id| *id > 0)
+        .ok_or_else(|| std::io::Error::other("the child exited before its pid was known"))?;
+    let streams = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+        (Some(stdin), Some(stdout), Some(stderr)) => {
+            Some(ChildStreams::new(stdin, stdout, stderr, pipe_size))
+        }
+        _ => None,
+    };
+    Ok(Started {
+        pid,
+        waiter: Waiter::Tokio(child),
+        streams,
+    })
+}
+
+impl ChildStreams {
+    /// The streams, stdout's and stderr's pipes enlarged to `pipe_size`.
+    fn new<I, O, E>(stdin: I, stdout: O, stderr: E, pipe_size: usize) -> Self
+    where
+        I: tokio::io::AsyncWrite + Send + Unpin + 'static,
+        O: tokio::io::AsyncRead + std::os::fd::AsFd + Send + Unpin + 'static,
+        E: tokio::io::AsyncRead + std::os::fd::AsFd + Send + Unpin + 'static,
+    {
+        enlarge_pipe(&stdout, pipe_size);
+        enlarge_pipe(&stderr, pipe_size);
+        Self {
+            stdin: Box::new(stdin),
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+        }
     }
 }
 
@@ -189,8 +308,8 @@ impl Control for GroupControl {
 
 /// Waits for the child and reaps it, then kills what is left of its group
 /// (the leader is gone; any member keeps the group alive).
-async fn reap(mut child: Child, mut owned: Owned, group: Arc<Group>) -> Result<Exit> {
-    let waited = child.wait().await;
+async fn reap(waiter: Waiter, mut owned: Owned, group: Arc<Group>) -> Result<Exit> {
+    let waited = waiter.wait().await;
     owned.reaped();
     {
         let mut reaped = lock(&group.reaped);
@@ -210,24 +329,16 @@ async fn reap(mut child: Child, mut owned: Owned, group: Arc<Group>) -> Result<E
 }
 
 /// Joins the child's pipes to the user's.
-fn connect(child: &mut Child, pipes: BackendPipes, exited: Exited, pipe_size: usize) {
+fn connect(streams: ChildStreams, pipes: BackendPipes, exited: Exited) {
     let BackendPipes {
         stdin,
         stdout,
         stderr,
         ..
     } = pipes;
-    if let Some(out) = child.stdout.take() {
-        enlarge_pipe(&out, pipe_size);
-        tokio::spawn(pump(stdout, out));
-    }
-    if let Some(err) = child.stderr.take() {
-        enlarge_pipe(&err, pipe_size);
-        tokio::spawn(pump(stderr, err));
-    }
-    if let Some(child_stdin) = child.stdin.take() {
-        tokio::spawn(forward_stdin(stdin, child_stdin, exited));
-    }
+    tokio::spawn(pump(stdout, streams.stdout));
+    tokio::spawn(pump(stderr, streams.stderr));
+    tokio::spawn(forward_stdin(stdin, streams.stdin, exited));
 }
 
 /// Joins the terminal to the user's pipes: all the command writes comes on

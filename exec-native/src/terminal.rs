@@ -13,6 +13,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::pty::OpenptFlags;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -23,6 +24,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub(crate) struct Terminal {
     pub(crate) controller: Controller,
     pub(crate) terminal: OwnedFd,
+    /// Where the terminal side is (`/dev/pts/N`), for a child that opens it.
+    pub(crate) path: std::path::PathBuf,
 }
 
 impl Terminal {
@@ -33,6 +36,7 @@ impl Terminal {
         rustix::pty::grantpt(&controller)?;
         rustix::pty::unlockpt(&controller)?;
         let name = rustix::pty::ptsname(&controller, Vec::new())?;
+        let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(name.as_bytes()));
         let terminal = rustix::fs::open(
             name.as_c_str(),
             OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
@@ -48,6 +52,7 @@ impl Terminal {
         Ok(Self {
             controller: Controller(Arc::new(controller)),
             terminal,
+            path,
         })
     }
 }
