@@ -91,6 +91,7 @@
 #![deny(unsafe_code)]
 
 mod child;
+mod guardian;
 mod lookup;
 mod process;
 mod reaper;
@@ -142,23 +143,22 @@ impl NativeExecutor {
         self
     }
 
-    /// Sets whether each child is killed (SIGKILL) when the thread that
-    /// started it ends, the process included (default `false`).
+    /// Sets whether each command — its whole process group — is killed
+    /// (SIGKILL) when this process ends, however it ends, SIGKILL included
+    /// (default `false`).
     ///
-    /// The child asks the kernel for it (`PR_SET_PDEATHSIG`) before `exec`, so
-    /// it holds even when this process is killed with SIGKILL and gets no
-    /// chance to clean up. It covers the child itself, not what the child
-    /// starts in the background: those die with it only while this process
-    /// lives to kill its group (see the [crate docs](crate)).
+    /// A guardian process does it: forked once, the first time an executor
+    /// turns this on, it is told each command's group as it starts and ends,
+    /// and kills those still running when this process is gone (see
+    /// `guardian.rs` for what it holds and does). Turn it on early — the
+    /// guardian keeps, copy-on-write, the memory this process had then. The
+    /// `exec-lua` runner turns it on while it loads its config. If the
+    /// guardian cannot be started, each child asks the kernel instead
+    /// (`PR_SET_PDEATHSIG`, which needs a fork per spawn and covers the child,
+    /// not its group, and fires when the *thread* that started it ends).
     ///
-    /// **The thread caveat.** Linux sends the signal when the *thread* that
-    /// forked the child ends, not the process. `start` forks on the thread that
-    /// polls it: turn this on only if those threads live as long as the
-    /// children should. A tokio runtime's worker threads and the thread in
-    /// `block_on` qualify while the runtime runs; a `spawn_blocking` thread,
-    /// which ends after some idle seconds, does not, nor a thread you start and
-    /// join while its children run. The `exec-lua` runner turns it on: its
-    /// scripts run in `block_on` on the main thread.
+    /// Not covered: a command this process starts in the instant before it
+    /// is killed, between its spawn and its registration (microseconds).
     ///
     /// ```
     /// use exec_core::ExecutorSettings;
@@ -170,6 +170,9 @@ impl NativeExecutor {
     /// ```
     #[must_use]
     pub fn with_kill_with_parent(mut self, kill: bool) -> Self {
+        if kill {
+            guardian::ensure();
+        }
         self.kill_with_parent = kill;
         self
     }

@@ -3,6 +3,7 @@
 //! close, kill on drop) is exec-core's [`ManagedProcess`].
 
 use crate::child::ChildSetup;
+use crate::guardian;
 use crate::lookup::resolve_program;
 use crate::reaper::{self, Owned};
 use crate::spawn;
@@ -51,28 +52,34 @@ impl Transport for NativeTransport {
             .map_err(|e| terminal_error(&command, e))?;
         // No sweep may see the child before it is registered as ours.
         let gate = reaper::spawn_gate();
-        let started = if self.kill_with_parent {
-            let terminal = terminal.as_ref();
+        // Killed with this process by the guardian when it runs; by
+        // PR_SET_PDEATHSIG (a fork, code in the child) when it could not start.
+        let guarded = self.kill_with_parent && guardian::ensure();
+        let terminal_ref = terminal.as_ref();
+        let work_dir_ref = work_dir.as_deref();
+        let started = if self.kill_with_parent && !guarded {
             fork(
                 &command,
                 &program,
-                work_dir.as_deref(),
-                terminal,
+                work_dir_ref,
+                terminal_ref,
                 true,
                 self.pipe_size,
             )
         } else {
-            let terminal = terminal.as_ref();
             posix_spawn(
                 &command,
                 &program,
-                work_dir.as_deref(),
-                terminal,
+                work_dir_ref,
+                terminal_ref,
                 self.pipe_size,
             )
         }
         .map_err(|e| spawn_error(&command, &program, e))?;
         let pid = started.pid;
+        if guarded {
+            guardian::tell(pid, true);
+        }
         let owned = Owned::register(pid);
         drop(gate);
         let group = Arc::new(Group {
@@ -87,7 +94,7 @@ impl Transport for NativeTransport {
             (None, Some(streams)) => connect(streams, pipes, exited),
             (None, None) => {}
         }
-        let exit = reap(started.waiter, owned, group.clone());
+        let exit = reap(started.waiter, owned, group.clone(), guarded);
         let control = GroupControl {
             group,
             terminal: controller,
@@ -308,7 +315,7 @@ impl Control for GroupControl {
 
 /// Waits for the child and reaps it, then kills what is left of its group
 /// (the leader is gone; any member keeps the group alive).
-async fn reap(waiter: Waiter, mut owned: Owned, group: Arc<Group>) -> Result<Exit> {
+async fn reap(waiter: Waiter, mut owned: Owned, group: Arc<Group>, guarded: bool) -> Result<Exit> {
     let waited = waiter.wait().await;
     owned.reaped();
     {
@@ -317,6 +324,9 @@ async fn reap(waiter: Waiter, mut owned: Owned, group: Arc<Group>) -> Result<Exi
         let _ = killpg(group.pgid, Signal::SIGKILL);
     }
     reaper::group_killed(group.pgid.as_raw());
+    if guarded {
+        guardian::tell(group.pgid.as_raw(), false);
+    }
     Ok(match waited {
         Ok(status) => match (status.code(), status.signal()) {
             (Some(code), _) => Exit::from_code(code),

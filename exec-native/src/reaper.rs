@@ -163,7 +163,9 @@ pub fn become_subreaper() -> io::Result<()> {
 /// [`become_subreaper`] was called, every other child is killed and reaped
 /// too, and the wait goes on until the groups killed are empty and no child
 /// is left, so what their members leave behind is caught as well. Without
-/// the subreaper, only exec-native's own children are waited for.
+/// the subreaper, only exec-native's own children are waited for. The
+/// guardian of [`with_kill_with_parent`](crate::NativeExecutor::with_kill_with_parent),
+/// if one runs, is ended and reaped first: the process is exiting.
 ///
 /// Call it on the runtime the processes were started on (their supervisors
 /// reap them there), after dropping or closing them.
@@ -188,6 +190,9 @@ pub fn become_subreaper() -> io::Result<()> {
 /// ```
 pub async fn kill_and_reap_all(limit: Duration) -> Vec<u32> {
     let deadline = Instant::now() + limit;
+    // The guardian kills what it guards and exits; it is reaped here, not
+    // left to this process's parent.
+    crate::guardian::stop().await;
     let leaders: Vec<i32> = lock(&OWNED).keys().copied().collect();
     for pgid in leaders {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);

@@ -460,51 +460,94 @@ async fn only_the_standard_streams_reach_the_child() {
     drop((opened, duplicated));
 }
 
-/// Starts `sleep 30` on a thread of its own and lets the thread end. The
-/// thread's runtime and the process are forgotten, not dropped, so nothing of
-/// ours kills the child: only the kernel can. Returns the child's pid.
-fn start_on_a_thread_that_ends(kill_with_parent: bool) -> i32 {
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+/// The environment variable that makes this test binary the process that
+/// is killed (see below).
+const VICTIM: &str = "EXEC_NATIVE_TEST_VICTIM";
+
+/// Run as a child of the test (by `a_killed_process_takes_its_commands_and_their_groups_with_it`):
+/// starts `sh -c 'sleep 300 & echo $!; wait'` with or without
+/// `with_kill_with_parent`, prints the shell's pid and its background
+/// sleep's, and waits to be killed.
+#[test]
+fn victim_process_for_the_kill_with_parent_test() {
+    let Ok(kill_with_parent) = std::env::var(VICTIM) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let exec = executor("victim").with_kill_with_parent(kill_with_parent == "1");
+        let process = exec
+            .create_process(
+                "sh -c 'sleep 300 & echo $!; wait'".into(),
+                ExecOptions::new(),
+            )
             .unwrap();
-        let pid = runtime.block_on(async {
-            let exec = executor("kill-with-parent").with_kill_with_parent(kill_with_parent);
-            let process = exec
-                .create_process("sleep 30".into(), ExecOptions::new())
-                .unwrap();
-            process.start().await.unwrap();
-            let pid = process.id().unwrap();
-            std::mem::forget(process);
-            pid
-        });
-        std::mem::forget(runtime);
-        i32::try_from(pid).unwrap()
-    })
-    .join()
-    .unwrap()
+        let mut stdout = process.take_stdout().unwrap();
+        process.start().await.unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while byte[0] != b'\n' {
+            stdout.read_exact(&mut byte).await.unwrap();
+            line.push(byte[0]);
+        }
+        println!(
+            "pids {} {}",
+            process.id().unwrap(),
+            String::from_utf8_lossy(&line).trim()
+        );
+        std::mem::forget(process);
+        std::future::pending::<()>().await;
+    });
 }
 
-/// With `with_kill_with_parent(true)` the kernel kills the child when the
-/// thread that started it ends (and so when the process dies, even by
-/// SIGKILL); without it, the child outlives that thread.
+/// With `with_kill_with_parent(true)`, a process killed with SIGKILL (no
+/// chance to clean up) takes its command and the command's background
+/// child with it; without it, both live on.
 #[tokio::test]
-async fn with_kill_with_parent_the_child_dies_with_the_thread_that_started_it() {
-    use nix::sys::signal::{Signal, kill};
-    use nix::sys::wait::waitpid;
-    use nix::unistd::Pid;
-
-    let pid = start_on_a_thread_that_ends(true);
-    assert_dies(pid, "the end of the thread that started it").await;
-    waitpid(Pid::from_raw(pid), None).unwrap();
-
-    let pid = start_on_a_thread_that_ends(false);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        common::is_alive(pid),
-        "without the opt-in it should live on"
-    );
-    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
-    waitpid(Pid::from_raw(pid), None).unwrap();
+async fn a_killed_process_takes_its_commands_and_their_groups_with_it() {
+    use std::io::BufRead;
+    for kill_with_parent in [true, false] {
+        let mut victim = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "victim_process_for_the_kill_with_parent_test",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(VICTIM, if kill_with_parent { "1" } else { "0" })
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(victim.stdout.take().unwrap()).lines();
+        let pids: Vec<i32> = loop {
+            let line = lines.next().expect("the victim's pids").unwrap();
+            // After libtest's own "test … ... " on the same line.
+            if let Some((_, pids)) = line.split_once("pids ") {
+                break pids.split(' ').map(|p| p.parse().unwrap()).collect();
+            }
+        };
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+        if kill_with_parent {
+            for pid in pids {
+                assert_dies(pid, "the death of the process that started it").await;
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for pid in pids {
+                assert!(
+                    exec_test_support::procfs::is_alive(pid),
+                    "without the opt-in {pid} lives on"
+                );
+                nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                )
+                .unwrap();
+            }
+        }
+    }
 }
