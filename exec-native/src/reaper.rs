@@ -42,6 +42,10 @@ static SUBREAPER: AtomicBool = AtomicBool::new(false);
 /// still running when it is handed over brings no signal of its own.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The least time between two sweeps: an orphan waits at most this long
+/// more, and a burst of exits costs one look at `/proc`, not one each.
+const SWEEP_PAUSE: Duration = Duration::from_millis(25);
+
 /// Held across a spawn and the registration of its child.
 pub(crate) fn spawn_gate() -> RwLockReadGuard<'static, ()> {
     SPAWN_GATE.read().unwrap_or_else(PoisonError::into_inner)
@@ -150,6 +154,10 @@ pub fn become_subreaper() -> io::Result<()> {
                 _ = ticks.tick() => {}
             }
             sweep();
+            // SIGCHLDs meanwhile (one per command that ends, many a second
+            // in a loop of short commands) are served by one sweep after
+            // this pause: the signal stream keeps that one came.
+            tokio::time::sleep(SWEEP_PAUSE).await;
         }
     });
     Ok(())
