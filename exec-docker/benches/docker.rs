@@ -10,7 +10,7 @@ use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{AttachContainerOptions, EventsOptions};
 use exec_core::{ExecOptions, Executor, ExecutorSettings};
 use exec_docker::{DockerExecutor, Pull};
-use exec_test_support::bench::{figure, header};
+use exec_test_support::bench::{Goal, figure, header, runs, single_figure};
 use exec_test_support::daemons;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -150,24 +150,24 @@ async fn main() {
     header("exec-docker");
     figure(
         "one-shot `true`: executor vs `docker run --rm` CLI",
-        "<= 0.90x time",
-        RUNS,
+        Goal::AtMostTime(0.9),
+        runs(RUNS),
         || ours(&exec),
         || cli(&daemon.host, &daemon.image),
     )
     .await;
     figure(
         "one-shot `true`: executor vs the same calls by hand",
-        "<= 1.05x time",
-        RUNS,
+        Goal::AtMostTime(1.05),
+        runs(RUNS),
         || ours(&exec),
         || raw(&docker, &daemon.image),
     )
     .await;
     figure(
         "one-shot `true` in a terminal vs with pipes",
-        "(terminal latency)",
-        RUNS,
+        Goal::Reference("terminal latency"),
+        runs(RUNS),
         || {
             ours_with(
                 &exec,
@@ -175,6 +175,25 @@ async fn main() {
             )
         },
         || ours(&exec),
+    )
+    .await;
+    let count = if exec_test_support::bench::quick() {
+        10
+    } else {
+        50
+    };
+    let started = std::time::Instant::now();
+    futures_util::future::join_all((0..count).map(|_| ours(&exec))).await;
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    single_figure(
+        &format!("{count} one-shot `true` at once: commands per second"),
+        &format!("{rate:.1}/s"),
+        rate,
+        Goal::Reference("one daemon, nothing left"),
+    );
+    exec_test_support::daemons::assert_no_docker_containers(
+        &daemon.host,
+        &format!("{}=bench:docker", exec_docker::LABEL_EXECUTOR),
     )
     .await;
 }

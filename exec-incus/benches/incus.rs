@@ -16,7 +16,9 @@
 use bytes::Bytes;
 use exec_core::{ExecOptions, Executor, ExecutorSettings};
 use exec_incus::{IncusBuilder, IncusExecutor};
-use exec_test_support::bench::{figure, header, single_figure, throughput_figure};
+use exec_test_support::bench::{
+    Goal, bytes, figure, header, runs, single_figure, size_figure, throughput_figure,
+};
 use exec_test_support::incus::IncusDaemon;
 use exec_test_support::procfs::{peak_rss, reset_peak_rss};
 use futures_util::{SinkExt, StreamExt};
@@ -123,6 +125,30 @@ async fn raw_run(socket: &Path, instance: &str, command: &[&str]) -> u64 {
     total
 }
 
+/// How many exec operations the daemon lists as running.
+async fn running_operations(socket: &Path) -> usize {
+    let stream = UnixStream::connect(socket).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::get("/1.0/operations?recursion=1&all-projects=true")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let answer = response.into_body().collect().await.unwrap().to_bytes();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    answer["metadata"]["running"]
+        .as_array()
+        .map_or(0, |running| {
+            running
+                .iter()
+                .filter(|op| op["description"] == "Executing command")
+                .count()
+        })
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let daemon = match IncusDaemon::from_env() {
@@ -156,8 +182,8 @@ async fn main() {
     header("exec-incus");
     figure(
         "`true`, unix socket, vs `incus exec -- true` (100)",
-        "<= 0.5x time",
-        100,
+        Goal::AtMostTime(0.5),
+        runs(100),
         || async {
             executor_run(&unix, "true").await;
         },
@@ -166,8 +192,8 @@ async fn main() {
     .await;
     figure(
         "`true`, unix socket, vs raw REST + websockets (100)",
-        "<= 1.2x time",
-        100,
+        Goal::AtMostTime(1.2),
+        runs(100),
         || async {
             executor_run(&unix, "true").await;
         },
@@ -178,8 +204,8 @@ async fn main() {
     .await;
     figure(
         "`true`, HTTPS, vs `incus exec -- true` (100)",
-        "(for reference)",
-        100,
+        Goal::Reference("for reference"),
+        runs(100),
         || async {
             executor_run(&https, "true").await;
         },
@@ -188,8 +214,8 @@ async fn main() {
     .await;
     figure(
         "`true` in a terminal vs with pipes, unix socket (100)",
-        "(terminal latency)",
-        100,
+        Goal::Reference("terminal latency"),
+        runs(100),
         || async {
             let terminal = ExecOptions::new().with_pty(exec_core::Pty::new(80, 24));
             executor_run_with(&unix, "true", terminal).await;
@@ -199,40 +225,65 @@ async fn main() {
         },
     )
     .await;
-    let head = format!("head -c {MIB_256} /dev/zero");
-    let head_words = ["head", "-c", "268435456", "/dev/zero"];
+    let size = bytes(MIB_256);
+    let head = format!("head -c {size} /dev/zero");
+    let size_text = size.to_string();
+    let head_words = ["head", "-c", size_text.as_str(), "/dev/zero"];
     throughput_figure(
-        "256 MiB stdout, unix socket, vs raw websocket (5)",
-        ">= 300 MB/s",
-        MIB_256,
-        5,
+        "256 MiB stdout, unix socket, vs a raw websocket reader (5)",
+        Goal::AtLeastThroughput(0.95),
+        size,
+        runs(5),
         || async {
-            assert_eq!(executor_run(&unix, &head).await, MIB_256);
+            assert_eq!(executor_run(&unix, &head).await, size);
         },
         || async {
-            assert_eq!(raw_run(&socket, &instance, &head_words).await, MIB_256);
+            assert_eq!(raw_run(&socket, &instance, &head_words).await, size);
         },
     )
     .await;
     throughput_figure(
         "256 MiB stdout, HTTPS, vs raw websocket over unix (5)",
-        "(for reference)",
-        MIB_256,
-        5,
+        Goal::Reference("for reference"),
+        size,
+        runs(5),
         || async {
-            assert_eq!(executor_run(&https, &head).await, MIB_256);
+            assert_eq!(executor_run(&https, &head).await, size);
         },
         || async {
-            assert_eq!(raw_run(&socket, &instance, &head_words).await, MIB_256);
+            assert_eq!(raw_run(&socket, &instance, &head_words).await, size);
         },
     )
     .await;
     reset_peak_rss();
     executor_run(&unix, &head).await;
     let peak = peak_rss().unwrap_or(0);
-    single_figure(
+    size_figure(
         "peak RSS, 256 MiB through the executor",
-        &format!("{:.1} MiB", peak as f64 / 1048576.0),
-        "bounded (< 64 MiB)",
+        peak as f64 / 1048576.0,
+        Goal::Below(64.0),
+    );
+    let count = if exec_test_support::bench::quick() {
+        10
+    } else {
+        50
+    };
+    let before = running_operations(&socket).await;
+    let started = std::time::Instant::now();
+    let all = (0..count).map(|_| executor_run(&unix, "true"));
+    futures_util::future::join_all(all).await;
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    single_figure(
+        &format!("{count} `true` at once, unix socket: commands per second"),
+        &format!("{rate:.0}/s"),
+        rate,
+        Goal::Reference("one daemon, nothing left"),
+    );
+    // Others' commands may run on a shared daemon: none more than before.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let after = running_operations(&socket).await;
+    assert!(
+        after <= before,
+        "{after} exec operations running after {count} at once, {before} before"
     );
 }

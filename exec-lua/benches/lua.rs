@@ -1,7 +1,8 @@
 //! The Lua `exec` module beside its baselines, in one run (release;
-//! `cargo xtask bench`): spawning against the same work through exec-native's
-//! Rust API (what the Lua layer costs), and reading 1 GiB of stdout against
-//! `std::process::Command` with blocking 64 KiB reads on a thread.
+//! `cargo xtask bench`): whole `exec-lua` runs against the same script under
+//! Python's `subprocess` (what a user would write instead); in-process,
+//! spawning against exec-native's Rust API (what the Lua layer costs), and
+//! reading 1 GiB of stdout against `std::process::Command`.
 //!
 //! Each figure alternates the two sides run by run (so machine noise hits both
 //! alike) and prints the medians and their ratio, with the goal of issue 7.
@@ -10,7 +11,9 @@
 
 use exec_lua::Registry;
 use exec_lua::mlua::Function;
-use exec_test_support::bench::{figure, header, single_figure, std_baseline, throughput_figure};
+use exec_test_support::bench::{
+    Goal, bytes, figure, header, runs, single_figure, size_figure, std_baseline, throughput_figure,
+};
 use exec_test_support::procfs::{peak_rss, reset_peak_rss};
 use std::path::Path;
 use std::sync::Arc;
@@ -31,11 +34,81 @@ async fn lua_call(function: &Function) {
 }
 
 async fn std_gib() {
-    assert_eq!(std_baseline::read_stdout(GIB).await, GIB);
+    let size = bytes(GIB);
+    assert_eq!(std_baseline::read_stdout(size).await, size);
+}
+
+/// The same work as a whole `exec-lua` run and a whole Python run: the
+/// runner's time against the interpreter a user would reach for.
+async fn lua_against_python(name: &str, goal: Goal, runs: usize, lua: &str, python: &str) {
+    let dir = std::env::temp_dir().join(format!("exec-lua-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (lua_file, python_file) = (dir.join("bench.lua"), dir.join("bench.py"));
+    std::fs::write(&lua_file, lua).unwrap();
+    std::fs::write(&python_file, python).unwrap();
+    let Some(python3) = std_baseline::python() else {
+        single_figure(name, "python3 missing", 0.0, Goal::Reference("no baseline"));
+        return;
+    };
+    let runner = std::path::PathBuf::from(env!("CARGO_BIN_EXE_exec-lua"));
+    let lua_args = vec![lua_file.display().to_string()];
+    let python_args = vec![python_file.display().to_string()];
+    figure(
+        name,
+        goal,
+        runs,
+        || std_baseline::run_process(runner.clone(), lua_args.clone()),
+        || std_baseline::run_process(python3.clone(), python_args.clone()),
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let size = bytes(GIB);
+    let spawns = runs(500);
+    println!(
+        "medians; whole exec-lua runs against the same work in Python 3's subprocess; \
+         in-process against exec-native's Rust API and std::process::Command"
+    );
+    header("exec-lua");
+    lua_against_python(
+        &format!("{spawns} spawns of /bin/true: exec-lua vs Python subprocess.run"),
+        Goal::AtMostTime(0.8),
+        runs(7),
+        &format!(
+            "local shell = require('exec').get('app:shell')\n\
+             for _ = 1, {spawns} do\n  local p = shell:exec({{'/bin/true'}})\n  \
+             assert(p:start())\n  assert(p:wait() == 0)\nend\n"
+        ),
+        &format!(
+            "import subprocess\nfor _ in range({spawns}):\n    \
+             assert subprocess.run(['/bin/true']).returncode == 0\n"
+        ),
+    )
+    .await;
+    lua_against_python(
+        "1 GiB stdout in 64 KiB reads: exec-lua vs Python",
+        Goal::AtMostTime(1.0),
+        runs(7),
+        &format!(
+            "local shell = require('exec').get('app:shell')\n\
+             local p = shell:exec('head -c {size} /dev/zero')\n\
+             local out = p:stdout_stream()\nassert(p:start())\nlocal total = 0\n\
+             while true do\n  local chunk = out:read(65536)\n  if not chunk then break end\n  \
+             total = total + #chunk\nend\nassert(total == {size})\nassert(p:wait() == 0)\n"
+        ),
+        &format!(
+            "import os, subprocess\n\
+             p = subprocess.Popen(['head', '-c', '{size}', '/dev/zero'], stdout=subprocess.PIPE)\n\
+             total = 0\nfd = p.stdout.fileno()\nwhile True:\n    chunk = os.read(fd, 65536)\n    \
+             if not chunk:\n        break\n    total += len(chunk)\n\
+             assert total == {size}\nassert p.wait() == 0\n"
+        ),
+    )
+    .await;
+
     let yaml = "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }";
     let registry =
         Arc::new(Registry::from_yaml(yaml, Path::new("bench.yaml"), Some("app")).unwrap());
@@ -52,7 +125,7 @@ async fn main() {
     let lua_read_loop: Function = lua
         .load(format!(
             r#"local shell = require("exec").get("app:shell")
-               local p = shell:exec("head -c {GIB} /dev/zero")
+               local p = shell:exec("head -c {size} /dev/zero")
                local out = p:stdout_stream()
                assert(p:start())
                local total = 0
@@ -61,7 +134,7 @@ async fn main() {
                    if not chunk then break end
                    total = total + #chunk
                end
-               assert(total == {GIB})
+               assert(total == {size})
                assert(p:wait() == 0)"#
         ))
         .into_function()
@@ -69,61 +142,50 @@ async fn main() {
     let lua_read_all: Function = lua
         .load(format!(
             r#"local shell = require("exec").get("app:shell")
-               local p = shell:exec("head -c {GIB} /dev/zero")
+               local p = shell:exec("head -c {size} /dev/zero")
                local out = p:stdout_stream()
                assert(p:start())
-               assert(#out:read_all() == {GIB})
+               assert(#out:read_all() == {size})
                assert(p:wait() == 0)
                collectgarbage()"#
         ))
         .into_function()
         .unwrap();
-    println!("medians; ratio = exec-lua / baseline (time) or exec-lua / baseline (throughput)");
-    header("exec-lua");
     figure(
         "exec + start + wait `true` vs Rust API (300 runs)",
-        "(Lua layer cost)",
-        300,
+        Goal::Reference("Lua layer cost"),
+        runs(300),
         || lua_call(&lua_true),
         || rust_true(&registry),
     )
     .await;
     throughput_figure(
-        "1 GiB stdout, Lua read(65536) loop vs std (7 runs)",
-        ">= 0.8x throughput",
-        GIB,
-        7,
+        "1 GiB stdout, Lua read(65536) loop vs std on a thread (7 runs)",
+        Goal::AtLeastThroughput(0.8),
+        size,
+        runs(7),
         || lua_call(&lua_read_loop),
         std_gib,
     )
     .await;
     throughput_figure(
-        "1 GiB stdout, Lua read_all vs std (5 runs)",
-        ">= 0.6x throughput",
-        GIB,
-        5,
+        "1 GiB stdout, Lua read_all vs std read_to_end (5 runs)",
+        Goal::AtLeastThroughput(0.9),
+        size,
+        runs(5),
         || lua_call(&lua_read_all),
-        std_gib,
-    )
-    .await;
-    throughput_figure(
-        "(floor) 1 GiB into one Vec, std read_to_end vs std (5 runs)",
-        "(reference)",
-        GIB,
-        5,
         || async {
-            assert_eq!(std_baseline::read_stdout_to_end(GIB).await, GIB);
+            assert_eq!(std_baseline::read_stdout_to_end(size).await, size);
         },
-        std_gib,
     )
     .await;
     lua.gc_collect().unwrap();
     reset_peak_rss();
     lua_call(&lua_read_loop).await;
     let peak = peak_rss().unwrap_or(0);
-    single_figure(
+    size_figure(
         "peak RSS, 1 GiB Lua read(65536) loop",
-        &format!("{:.1} MiB", peak as f64 / 1048576.0),
-        "< 64 MiB",
+        peak as f64 / 1048576.0,
+        Goal::Below(64.0),
     );
 }

@@ -10,7 +10,9 @@
 
 use exec_core::{ExecOptions, Executor, ExecutorSettings};
 use exec_native::NativeExecutor;
-use exec_test_support::bench::{figure, header, single_figure, std_baseline, throughput_figure};
+use exec_test_support::bench::{
+    Goal, bytes, figure, header, runs, single_figure, size_figure, std_baseline, throughput_figure,
+};
 use exec_test_support::procfs::{peak_rss, reset_peak_rss};
 use tokio::io::AsyncReadExt;
 
@@ -30,9 +32,10 @@ async fn native_true_with(exec: &NativeExecutor, options: ExecOptions) {
 /// 1 GiB read with the zero-copy `read_chunk(64 KiB)`, each piece given back
 /// with `recycle` once used, as the docs advise.
 async fn native_chunks(exec: &NativeExecutor) {
+    let size = bytes(GIB);
     let process = exec
         .create_process(
-            format!("head -c {GIB} /dev/zero").into(),
+            format!("head -c {size} /dev/zero").into(),
             ExecOptions::new(),
         )
         .unwrap();
@@ -43,15 +46,16 @@ async fn native_chunks(exec: &NativeExecutor) {
         total += chunk.len() as u64;
         stdout.recycle(chunk);
     }
-    assert_eq!(total, GIB);
+    assert_eq!(total, size);
     assert!(process.wait().await.unwrap().success());
 }
 
 /// 1 GiB read through `AsyncRead` into one 64 KiB buffer.
 async fn native_async_read(exec: &NativeExecutor) {
+    let size = bytes(GIB);
     let process = exec
         .create_process(
-            format!("head -c {GIB} /dev/zero").into(),
+            format!("head -c {size} /dev/zero").into(),
             ExecOptions::new(),
         )
         .unwrap();
@@ -66,8 +70,35 @@ async fn native_async_read(exec: &NativeExecutor) {
         }
         total += n as u64;
     }
-    assert_eq!(total, GIB);
+    assert_eq!(total, size);
     assert!(process.wait().await.unwrap().success());
+}
+
+/// 256 `sleep 0.5` at once; the fds this process has are the same after.
+async fn many_at_once(exec: &NativeExecutor, count: usize) {
+    // What earlier figures left closing first.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let fds = exec_test_support::procfs::open_fds();
+    let processes: Vec<_> = (0..count)
+        .map(|_| {
+            exec.create_process(["sleep", "0.5"].into(), ExecOptions::new())
+                .unwrap()
+        })
+        .collect();
+    for process in &processes {
+        process.start().await.unwrap();
+    }
+    for process in &processes {
+        assert!(process.wait().await.unwrap().success());
+        process.close(false).await.unwrap();
+    }
+    drop(processes);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let after = exec_test_support::procfs::open_fds();
+    assert!(
+        after <= fds,
+        "{after} fds after {count} at once, {fds} before"
+    );
 }
 
 /// Marks the descriptors this bench inherited from whoever launched it (a
@@ -91,7 +122,8 @@ fn clean_descriptors() {
 }
 
 async fn std_gib() {
-    assert_eq!(std_baseline::read_stdout(GIB).await, GIB);
+    let size = bytes(GIB);
+    assert_eq!(std_baseline::read_stdout(size).await, size);
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -99,19 +131,22 @@ async fn main() {
     let exec = NativeExecutor::new(
         ExecutorSettings::new("bench:native").with_default_env_var("PATH", "/usr/bin:/bin"),
     );
-    println!("medians; baseline = std::process::Command, blocking 64 KiB reads on a thread");
+    println!(
+        "medians; baselines: std::process::Command (blocking 64 KiB reads on a thread of \
+         their own, or on the calling thread), the shell's pipe"
+    );
     header("exec-native");
     clean_descriptors();
     figure(
-        "spawn + wait `true` (500 runs)",
-        "<= 1.15x time",
-        500,
+        "spawn + wait `true` vs std::process (500 runs)",
+        Goal::AtMostTime(1.05),
+        runs(500),
         || native_true(&exec),
         || std_baseline::spawn_and_wait("/usr/bin/true"),
     )
     .await;
     // A descriptor opened without close-on-exec: exec-native keeps it from
-    // the child (fork + close_range), std passes it on (posix_spawn).
+    // the child (posix_spawn's closefrom), std passes it on.
     let inheritable = nix::fcntl::open(
         "/dev/null",
         nix::fcntl::OFlag::O_RDONLY,
@@ -120,8 +155,8 @@ async fn main() {
     .unwrap();
     figure(
         "spawn + wait `true`, an inheritable fd open (500)",
-        "(closing it costs a fork)",
-        500,
+        Goal::AtMostTime(1.05),
+        runs(500),
         || native_true(&exec),
         || std_baseline::spawn_and_wait("/usr/bin/true"),
     )
@@ -129,8 +164,8 @@ async fn main() {
     drop(inheritable);
     figure(
         "`true` in a terminal vs with pipes (500)",
-        "(terminal latency)",
-        500,
+        Goal::Reference("terminal latency"),
+        runs(500),
         || {
             native_true_with(
                 &exec,
@@ -140,20 +175,40 @@ async fn main() {
         || native_true(&exec),
     )
     .await;
+    let size = bytes(GIB);
+    figure(
+        "1 GiB stdout, read_chunk(64 KiB) vs the pipe floor (7 runs)",
+        Goal::AtMostTime(1.1),
+        runs(7),
+        || native_chunks(&exec),
+        || std_baseline::pipe_floor(size),
+    )
+    .await;
+    figure(
+        "1 GiB stdout, std read loop on the calling thread vs the floor (7)",
+        Goal::Reference("what a plain Rust loop gets"),
+        runs(7),
+        || async {
+            let read = tokio::task::block_in_place(|| std_baseline::read_stdout_here(size));
+            assert_eq!(read, size);
+        },
+        || std_baseline::pipe_floor(size),
+    )
+    .await;
     throughput_figure(
-        "1 GiB stdout, read_chunk(64 KiB) (7 runs)",
-        ">= 0.9x throughput",
-        GIB,
-        7,
+        "1 GiB stdout, read_chunk(64 KiB) vs std on a thread (7 runs)",
+        Goal::AtLeastThroughput(0.9),
+        size,
+        runs(7),
         || native_chunks(&exec),
         std_gib,
     )
     .await;
     throughput_figure(
-        "1 GiB stdout, AsyncRead 64 KiB (7 runs)",
-        ">= 0.9x throughput",
-        GIB,
-        7,
+        "1 GiB stdout, AsyncRead 64 KiB vs std on a thread (7 runs)",
+        Goal::AtLeastThroughput(0.9),
+        size,
+        runs(7),
         || native_async_read(&exec),
         std_gib,
     )
@@ -161,9 +216,24 @@ async fn main() {
     reset_peak_rss();
     native_chunks(&exec).await;
     let peak = peak_rss().unwrap_or(0);
-    single_figure(
+    size_figure(
         "peak RSS, 1 GiB read_chunk loop",
-        &format!("{:.1} MiB", peak as f64 / 1048576.0),
-        "< 64 MiB",
+        peak as f64 / 1048576.0,
+        Goal::Below(64.0),
+    );
+    let count = if exec_test_support::bench::quick() {
+        32
+    } else {
+        256
+    };
+    let started = std::time::Instant::now();
+    many_at_once(&exec, count).await;
+    let wall = started.elapsed();
+    // One after another they would take count x 0.5 s.
+    single_figure(
+        &format!("{count} `sleep 0.5` at once: wall time vs one after another"),
+        &format!("{wall:.2?}"),
+        wall.as_secs_f64() / (count as f64 * 0.5),
+        Goal::AtMostTime(0.05),
     );
 }

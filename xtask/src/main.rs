@@ -11,13 +11,15 @@
 //!   features and with none), as a user of that one crate builds it; exec-lua
 //!   also with each other Lua version.
 //! - `ci` — `checks`, then `test-all`.
-//! - `bench` — the benchmarks, each figure beside its baseline in one run.
+//! - `bench [--quick]` — the benchmarks, each figure beside its baseline in
+//!   one run, and `BENCHMARKS.md` with `docs/bench.svg` from their figures.
 //! - `daemons` — starts the test daemons, prints the environment that points
 //!   tests at them, and stops them when standard input ends (for running
 //!   single tests by hand).
 //!
 //! Only the standard library is used, so this builds in seconds on a fresh machine.
 
+mod bench;
 mod docker;
 mod incus;
 mod provision;
@@ -32,7 +34,8 @@ const USAGE: &str = "usage: cargo xtask <test-all | checks | ci | bench>
   test-all   every test of the workspace, every feature on, daemons required
   checks     fmt check, clippy -D warnings, docs -D warnings, each crate built alone
   ci         checks, then test-all
-  bench      benchmarks beside their baselines, medians and ratios
+  bench      benchmarks beside their baselines, medians and ratios; writes
+             BENCHMARKS.md and docs/bench.svg (--quick: short, report under target/)
   daemons    start the test daemons, print their environment, stop them at end of input";
 
 fn main() -> ExitCode {
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
         Some("test-all") => test_all(),
         Some("checks") => checks(),
         Some("ci") => checks().and_then(|()| test_all()),
-        Some("bench") => bench(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("daemons") => daemons(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -212,40 +215,3 @@ const PUBLISHED: &[&str] = &[
     "exec-config",
     "exec-lua",
 ];
-
-fn bench() -> Result<(), String> {
-    run(
-        "benchmarks (exec-native against std::process::Command)",
-        cargo(&["bench", "-p", "exec-native", "--bench", "native"]),
-    )?;
-    run(
-        "benchmarks (the Lua exec module against exec-native's Rust API and std::process::Command)",
-        cargo(&["bench", "-p", "exec-lua", "--bench", "lua"]),
-    )?;
-    // Built before the daemons start, so they do not wait through a compile.
-    run(
-        "build the Docker benchmarks",
-        cargo(&[
-            "bench",
-            "-p",
-            "exec-docker",
-            "--bench",
-            "docker",
-            "--no-run",
-        ]),
-    )?;
-    let docker = docker::provision()?;
-    let mut command = cargo(&["bench", "-p", "exec-docker", "--bench", "docker"]);
-    command.envs(docker.env.iter().map(|(k, v)| (k, v)));
-    run(
-        "benchmarks (exec-docker against the docker CLI and bollard by hand)",
-        command,
-    )?;
-    let incus = incus::provision()?;
-    let mut command = cargo(&["bench", "-p", "exec-incus", "--bench", "incus"]);
-    command.envs(incus.env.iter().map(|(k, v)| (k, v)));
-    run(
-        "benchmarks (exec-incus against the incus CLI and the raw REST + websocket calls)",
-        command,
-    )
-}
