@@ -1,7 +1,8 @@
 //! Host processes for the exec-core API.
 //!
-//! [`NativeExecutor`] runs each command as a child process of the host with
-//! `tokio::process`, and keeps the promises of exec-core:
+//! [`NativeExecutor`] runs each command as a child process of the host —
+//! started with `posix_spawn` (no copy of this process's memory, whatever its
+//! size), its exit learnt from a pidfd — and keeps the promises of exec-core:
 //!
 //! - **Clean environment.** The child gets exactly the merged environment
 //!   (`default_env`, then the call's `env`) and nothing of the host's.
@@ -18,7 +19,11 @@
 //! - **Only the standard streams.** The child gets its stdin, stdout and stderr
 //!   and no other descriptor, whatever the embedding process holds without
 //!   close-on-exec (a raw `open`, a `dup`, what it inherited itself): every
-//!   descriptor from 3 up is marked close-on-exec in the child before `exec`.
+//!   descriptor from 3 up is closed in the child before `exec`
+//!   (`posix_spawn_file_actions_addclosefrom_np`).
+//! - **A terminal when asked.** With a [`Pty`](exec_core::Pty), the child
+//!   leads a session of its own on a pseudo-terminal (its controlling
+//!   terminal), still its own process group for close and kill.
 //!
 //! # What is promised, and what takes the opt-ins
 //!
@@ -38,10 +43,9 @@
 //!
 //! - [`kill_and_reap_all`] before exit: every group still led by a child is
 //!   killed and every child reaped before it returns.
-//! - [`NativeExecutor::with_kill_with_parent`]: each child is killed by the
-//!   kernel when the thread that started it ends (so when the process dies,
-//!   even by SIGKILL), provided that thread lives as long as the process (see
-//!   its docs). It covers the child, not its own background children.
+//! - [`NativeExecutor::with_kill_with_parent`]: a guardian process kills each
+//!   command's whole group when this process dies, even by SIGKILL (see its
+//!   docs).
 //! - [`become_subreaper`] (a setting of the whole process): orphaned
 //!   descendants come to this process instead of init, and are killed and
 //!   reaped; a `setsid` escapee is caught once its parent is gone (at the
