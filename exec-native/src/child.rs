@@ -1,4 +1,8 @@
-//! What a child does for itself between `fork` and `exec`.
+//! What a child does for itself between `fork` and `exec` — on the fork path
+//! only, which a command takes when it must be killed with this process and
+//! the guardian (`guardian.rs`) could not start: every other command starts
+//! with `posix_spawn` (`spawn.rs`), which does the same from its attributes
+//! and file actions.
 //!
 //! Two things the parent cannot do for it:
 //!
