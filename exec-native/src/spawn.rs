@@ -153,9 +153,9 @@ pub(crate) fn spawn(command: &Spawn<'_>) -> io::Result<Spawned> {
             (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
         match &command.streams {
             Streams::Pipes => {
-                let (child_in, our_in) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-                let (our_out, child_out) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-                let (our_err, child_err) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+                let (child_in, our_in) = pipe()?;
+                let (our_out, child_out) = pipe()?;
+                let (our_err, child_err) = pipe()?;
                 for (fd, target) in [(&child_in, 0), (&child_out, 1), (&child_err, 2)] {
                     check(libc::posix_spawn_file_actions_adddup2(
                         actions,
@@ -220,6 +220,28 @@ pub(crate) fn spawn(command: &Spawn<'_>) -> io::Result<Spawned> {
             stderr: ours_err,
         })
     }
+}
+
+/// A pipe, close-on-exec, both ends numbered 3 or more: in a process whose
+/// 0, 1 or 2 is closed a new pipe could take those numbers, and the child's
+/// `dup2`s onto 0, 1 and 2 would then overwrite one another's sources.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let above_stdio = |fd: OwnedFd| -> io::Result<OwnedFd> {
+        if fd.as_raw_fd() > 2 {
+            return Ok(fd);
+        }
+        Ok(
+            nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)).map(|raw| {
+                // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor we own.
+                #[allow(unsafe_code)]
+                unsafe {
+                    <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw)
+                }
+            })?,
+        )
+    };
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok((above_stdio(read)?, above_stdio(write)?))
 }
 
 /// A pidfd for `pid` (close-on-exec), Linux 5.3 and later.
