@@ -27,7 +27,7 @@
 //! reported, using [`Backend::memory_limited`]).
 //!
 //! The commands used are `echo`, `sh`, `cat`, `wc`, `head`, `sleep`, `env`,
-//! `pwd`, `true` and `printf`, found on the `PATH`
+//! `pwd`, `true`, `printf`, and for terminals `stty` and `tty`, found on the `PATH`
 //! `/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`: a busybox image is enough.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
