@@ -161,6 +161,21 @@ pub enum IncusError {
         after: std::time::Duration,
     },
 
+    /// The daemon went away while a command ran (its events ended) and the
+    /// one answering now does not know the command's operation: it was
+    /// restarted, and how the command ended cannot be learnt.
+    #[error(
+        "the Incus daemon at {address} went away while the command ran (operation {operation}), \
+         and the daemon answering now does not know the operation: it was restarted, and how the \
+         command ended is unknown"
+    )]
+    OperationLost {
+        /// The daemon's address.
+        address: String,
+        /// The exec operation's id.
+        operation: String,
+    },
+
     /// The command could not be started in the instance.
     #[error("instance {instance:?} could not run the command: {message}")]
     ExecFailed {
@@ -214,7 +229,8 @@ impl IncusError {
             IncusError::NotRunning { .. }
             | IncusError::Http { .. }
             | IncusError::WebSocket { .. }
-            | IncusError::Timeout { .. } => ErrorKind::Unavailable,
+            | IncusError::Timeout { .. }
+            | IncusError::OperationLost { .. } => ErrorKind::Unavailable,
             IncusError::Api { status, .. } => match status {
                 400 => ErrorKind::Invalid,
                 403 => ErrorKind::PermissionDenied,
