@@ -192,6 +192,17 @@ impl IncusTransport {
             let path = secret(fd).map(path);
             async move { client.websocket(&path?, &format!("fd {fd}")).await }
         };
+        // A socket whose writes may find the daemon gone once the output
+        // ended (see `Client::receiving_websocket`): the output sockets,
+        // and the terminal, whose keys are of no use once it closed.
+        let receiving = |fd: &'static str| {
+            let path = secret(fd).map(path);
+            async move {
+                client
+                    .receiving_websocket(&path?, &format!("fd {fd}"))
+                    .await
+            }
+        };
         let (control_sender, control_receiver) = mpsc::unbounded_channel();
         let BackendPipes {
             stdin: from_user,
@@ -202,7 +213,7 @@ impl IncusTransport {
         if command.pty().is_some() {
             // Interactive: one socket both ways (the terminal), and control,
             // which the daemon waits for before the command runs.
-            let (terminal, control) = tokio::try_join!(socket("0"), socket("control"))?;
+            let (terminal, control) = tokio::try_join!(receiving("0"), socket("control"))?;
             drop(err_sink);
             let (keys, screen) = terminal.split();
             // The daemon waits for both directions to end before the
@@ -224,7 +235,7 @@ impl IncusTransport {
             // and there is nothing left to signal. Any other failure fails
             // the start.
             let (control, data) = tokio::join!(socket("control"), async {
-                tokio::try_join!(socket("0"), socket("1"), socket("2"))
+                tokio::try_join!(socket("0"), receiving("1"), receiving("2"))
             });
             let (stdin, stdout, stderr) = data?;
             let control = match control {
@@ -323,14 +334,14 @@ fn argv(command: &PreparedCommand) -> Vec<String> {
 
 /// What goes to the operation's control socket.
 #[derive(Debug, Clone, Copy)]
-enum ControlMessage {
+pub(crate) enum ControlMessage {
     Signal(i32),
     Resize(PtySize),
 }
 
 impl ControlMessage {
     /// The daemon's JSON for it (`window-resize` takes its numbers as strings).
-    fn json(self) -> String {
+    pub(crate) fn json(self) -> String {
         match self {
             ControlMessage::Signal(signal) => {
                 serde_json::json!({"command": "signal", "signal": signal})
@@ -500,18 +511,18 @@ impl Ending {
 
 /// An output stream of a command, named for the error of a cut stream.
 #[derive(Debug)]
-struct Stream {
+pub(crate) struct Stream {
     /// `stdout`, `stderr`, or `output` (a terminal).
-    name: &'static str,
-    instance: String,
-    address: String,
+    pub(crate) name: &'static str,
+    pub(crate) instance: String,
+    pub(crate) address: String,
 }
 
 /// Reads one output socket into its pipe until the daemon's end-of-stream
 /// frame (an empty text frame; the connection drop that follows is
 /// normal) or a close frame. A socket that breaks or ends before either
 /// was cut: the user's stream ends with an error saying so instead of EOF.
-async fn read_output(
+pub(crate) async fn read_output(
     mut ws: impl futures_util::Stream<Item = std::result::Result<Message, WsError>> + Unpin,
     mut sink: OutputSink,
     stream: Stream,
