@@ -66,6 +66,9 @@ mod builder;
 mod client;
 mod container;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod mounts;
 mod process;
 mod sweep;
