@@ -401,7 +401,8 @@ pub struct OutputReader {
 }
 
 fn lock_cut(cut: &SyncMutex<Option<io::Error>>) -> std::sync::MutexGuard<'_, Option<io::Error>> {
-    cut.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    cut.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl OutputReader {

@@ -199,14 +199,9 @@ impl Client {
             }
             Host::Tcp(address) => Docker::connect_with_http(address, timeout, version),
             #[cfg(feature = "tls")]
-            Host::Tls(address, files) => Docker::connect_with_ssl(
-                address,
-                &files.key,
-                &files.cert,
-                &files.ca,
-                timeout,
-                version,
-            ),
+            Host::Tls(address, files) => {
+                crate::tls::connect(address, crate::tls::client_config(files)?, timeout)
+            }
             #[cfg(not(feature = "tls"))]
             Host::Tls(..) => {
                 return Err(config_error(
@@ -241,7 +236,33 @@ impl Client {
         let docker = self.docker()?;
         request(docker)
             .await
-            .map_err(|e| request_error(operation, &self.name, e))
+            .map_err(|e| self.with_client_cert(request_error(operation, &self.name, e)))
+    }
+
+    /// A refused client certificate, with the certificate named.
+    #[cfg(not(feature = "tls"))]
+    fn with_client_cert(&self, error: DockerError) -> DockerError {
+        error
+    }
+
+    /// A refused client certificate, with the certificate named.
+    #[cfg(feature = "tls")]
+    fn with_client_cert(&self, error: DockerError) -> DockerError {
+        match (error, &self.host) {
+            (
+                DockerError::ClientCertRefused {
+                    host,
+                    alert,
+                    client_cert: None,
+                },
+                Host::Tls(_, files),
+            ) => DockerError::ClientCertRefused {
+                host,
+                alert,
+                client_cert: Some(crate::error::describe_cert_file(&files.cert)),
+            },
+            (other, _) => other,
+        }
     }
 }
 

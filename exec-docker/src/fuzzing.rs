@@ -166,7 +166,10 @@ mod tests {
     fn whole_frames_reach_their_streams() {
         let raw = [frame(1, b"out"), frame(2, b"err"), frame(1, b"!")].concat();
         let got = attach(&raw, false);
-        assert_eq!((got.stdout.as_slice(), got.stderr.as_slice()), (&b"out!"[..], &b"err"[..]));
+        assert_eq!(
+            (got.stdout.as_slice(), got.stderr.as_slice()),
+            (&b"out!"[..], &b"err"[..])
+        );
         assert_eq!(got.cut, None);
     }
 
@@ -180,7 +183,10 @@ mod tests {
         let got = attach(&raw, false);
         assert_eq!(got.stdout, b"whole");
         let cut = got.cut.expect("a cut stream");
-        assert!(cut.contains("was cut") && cut.contains("not a whole frame"), "{cut}");
+        assert!(
+            cut.contains("was cut") && cut.contains("not a whole frame"),
+            "{cut}"
+        );
 
         let half_a_header = [frame(2, b"e"), vec![1, 0, 0]].concat();
         let got = attach(&half_a_header, false);

@@ -72,6 +72,8 @@ pub mod fuzzing;
 mod mounts;
 mod process;
 mod sweep;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use builder::{
     DockerExecutorBuilder, MAX_ENV_LABELS, MAX_LABEL_KEY, MAX_LABEL_VALUE, MIN_MEMORY_LIMIT, Pull,

@@ -419,7 +419,10 @@ impl Seen {
     /// The exit as the life cycle takes it: -1 for a code that is missing
     /// or does not fit.
     pub(crate) fn exit(&self, oom: bool) -> Exit {
-        let code = self.exit_code.and_then(|c| i32::try_from(c).ok()).unwrap_or(-1);
+        let code = self
+            .exit_code
+            .and_then(|c| i32::try_from(c).ok())
+            .unwrap_or(-1);
         Exit::from_shell_code(code).with_oom_killed(oom)
     }
 }
@@ -534,7 +537,10 @@ struct Output {
 
 /// The container's output as bollard decodes the attach stream.
 type Frames = Pin<
-    Box<dyn futures_util::Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>> + Send>,
+    Box<
+        dyn futures_util::Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>>
+            + Send,
+    >,
 >;
 
 impl Output {

@@ -12,6 +12,8 @@
 //! - [`files`] — programs and links a test plants in a directory.
 //! - [`incus`] — the Incus daemon `cargo xtask test-all` provisions, from its
 //!   `EXEC_INCUS_*` variables.
+//! - `tls` (feature `tls`) — certificates made on the spot and TLS servers
+//!   that present them, for the tests of refused handshakes.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -23,3 +25,5 @@ pub mod daemons;
 pub mod files;
 pub mod incus;
 pub mod procfs;
+#[cfg(feature = "tls")]
+pub mod tls;
