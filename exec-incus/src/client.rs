@@ -266,11 +266,27 @@ impl Client {
                     tls.0
                         .connect(server_name.clone(), tcp)
                         .await
-                        .map_err(|source| match tls::pin_mismatch(&source) {
-                            Some(mismatch) => IncusError::PinMismatch {
+                        .map_err(|source| match tls::pin_refusal(&source) {
+                            Some(tls::PinRefusal::Mismatch { expected, found }) => {
+                                IncusError::PinMismatch {
+                                    address: self.address.clone(),
+                                    expected: expected.clone(),
+                                    found: found.clone(),
+                                }
+                            }
+                            Some(tls::PinRefusal::NotValidNow {
+                                fingerprint,
+                                validity,
+                                now,
+                            }) => IncusError::PinNotValidNow {
                                 address: self.address.clone(),
-                                expected: mismatch.expected.clone(),
-                                found: mismatch.found.clone(),
+                                fingerprint: fingerprint.clone(),
+                                validity: validity.clone(),
+                                now: now.clone(),
+                            },
+                            None if tls::is_version_refused(&source) => IncusError::TlsVersion {
+                                address: self.address.clone(),
+                                source,
                             },
                             None => IncusError::Tls {
                                 address: self.address.clone(),

@@ -64,6 +64,37 @@ pub enum IncusError {
         found: String,
     },
 
+    /// The server presented the pinned certificate outside its validity
+    /// period (expired, or not valid yet).
+    #[error(
+        "the Incus daemon at {address} presented the pinned certificate (SHA-256 {fingerprint}), \
+         but it is not valid now: {validity}, and it is {now}"
+    )]
+    PinNotValidNow {
+        /// The daemon's address.
+        address: String,
+        /// The certificate's fingerprint (hex).
+        fingerprint: String,
+        /// Its validity period, in words.
+        validity: String,
+        /// The time it was checked at.
+        now: String,
+    },
+
+    /// The server does not speak TLS 1.3, the only version exec-incus
+    /// accepts (as Incus itself speaks).
+    #[error(
+        "the Incus daemon at {address} does not speak TLS 1.3, the only version accepted \
+         (it offered an older one, or refused 1.3)"
+    )]
+    TlsVersion {
+        /// The daemon's address.
+        address: String,
+        /// The handshake's failure.
+        #[source]
+        source: io::Error,
+    },
+
     /// The TLS handshake failed for another reason.
     #[error("TLS handshake with the Incus daemon at {address} failed")]
     Tls {
@@ -223,6 +254,8 @@ impl IncusError {
                 _ => ErrorKind::Unavailable,
             },
             IncusError::PinMismatch { .. }
+            | IncusError::PinNotValidNow { .. }
+            | IncusError::TlsVersion { .. }
             | IncusError::Tls { .. }
             | IncusError::NotTrusted { .. } => ErrorKind::PermissionDenied,
             IncusError::NotFound { .. } => ErrorKind::NotFound,
