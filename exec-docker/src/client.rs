@@ -156,6 +156,8 @@ pub(crate) struct Client {
     host: Host,
     /// The host as messages name it.
     name: String,
+    /// How long a request may wait for its answer.
+    timeout: Duration,
     docker: Mutex<Option<Docker>>,
 }
 
@@ -168,9 +170,10 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    pub(crate) fn new(host: Host) -> Self {
+    pub(crate) fn new(host: Host, timeout: Duration) -> Self {
         Self {
             name: host.to_string(),
+            timeout,
             host,
             docker: Mutex::new(None),
         }
@@ -191,7 +194,7 @@ impl Client {
         if let Some(docker) = &*slot {
             return Ok(docker.clone());
         }
-        let timeout = REQUEST_TIMEOUT.as_secs();
+        let timeout = self.timeout.as_secs().max(1);
         let version = bollard::API_DEFAULT_VERSION;
         let connected = match &self.host {
             Host::Unix(path) => {
@@ -236,7 +239,16 @@ impl Client {
         let docker = self.docker()?;
         request(docker)
             .await
-            .map_err(|e| self.with_client_cert(request_error(operation, &self.name, e)))
+            .map_err(|e| match request_error(operation, &self.name, e) {
+                DockerError::TimedOut {
+                    operation, host, ..
+                } => DockerError::TimedOut {
+                    operation,
+                    host,
+                    after: self.timeout,
+                },
+                other => self.with_client_cert(other),
+            })
     }
 
     /// A refused client certificate, with the certificate named.

@@ -9,6 +9,9 @@
 //! - [`daemons`] — where `cargo xtask test-all` put the Docker and Incus
 //!   daemons the backend tests need (and, with feature `docker`, the
 //!   containers and volumes a test left there).
+//! - `faults` (feature `faults`) — daemons that misbehave on cue: a proxy
+//!   that cuts connections, a fake daemon the test answers for, private
+//!   daemons to kill and restart.
 //! - [`files`] — programs and links a test plants in a directory.
 //! - [`incus`] — the Incus daemon `cargo xtask test-all` provisions, from its
 //!   `EXEC_INCUS_*` variables.
@@ -22,8 +25,12 @@
 
 pub mod bench;
 pub mod daemons;
+#[cfg(feature = "faults")]
+pub mod faults;
 pub mod files;
 pub mod incus;
+#[cfg(feature = "faults")]
+pub mod private;
 pub mod procfs;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -1,0 +1,259 @@
+//! A Docker daemon that fails mid-run: killed (a private dockerd of this
+//! test's own), its attach stream cut (a proxy in front of the real
+//! daemon), and answers only a fake daemon gives on cue (HTTP 500,
+//! malformed or truncated JSON, an attach that never upgrades, no answer
+//! at all). Each is a clear error in bounded time, never a hang or a
+//! panic, and leaves no task and no container behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use exec_core::conformance::daemon_or_skip;
+use exec_core::{ErrorKind, ExecOptions, Executor, ExecutorSettings, Process, report};
+use exec_docker::{DockerExecutor, Pull};
+use exec_test_support::daemons;
+use exec_test_support::faults::{FakeDaemon, Proxy, json_answer, read_request};
+use exec_test_support::private::PrivateDockerd;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+
+/// The bound this file holds every failure to: the daemon's end is known
+/// from its events stream, which breaks with it.
+const BOUND: Duration = Duration::from_secs(10);
+
+fn label(id: &str) -> String {
+    format!("{}={id}", exec_docker::LABEL_EXECUTOR)
+}
+
+fn executor(host: &str, image: &str, id: &str) -> DockerExecutor {
+    DockerExecutor::builder(image)
+        .with_host(host)
+        .with_network_mode("none")
+        .with_pull(Pull::Never)
+        .with_request_timeout(Duration::from_secs(3))
+        .build(ExecutorSettings::new(id).with_default_env_var("PATH", "/bin"))
+        .unwrap()
+}
+
+/// Reads `stdout` until it has shown `marker`.
+async fn read_until(stdout: &mut exec_core::OutputReader, marker: &str) {
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(marker) {
+        let chunk = tokio::time::timeout(Duration::from_secs(60), stdout.read_chunk(4096))
+            .await
+            .expect("output within 60 s")
+            .unwrap()
+            .expect("more output");
+        seen.extend_from_slice(&chunk);
+    }
+}
+
+/// After a failure: the rest of stdout is an error saying it was cut, wait
+/// is `Unavailable` naming the daemon within [`BOUND`], close returns
+/// within it too, and no launch, close or kill is left in flight.
+async fn fails_cleanly(process: &dyn Process, mut stdout: exec_core::OutputReader, host: &str) {
+    let started = Instant::now();
+    let error = tokio::time::timeout(BOUND, process.wait())
+        .await
+        .expect("wait must end within the bound")
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{}", report(&error));
+    assert!(report(&error).contains(host), "{}", report(&error));
+    let rest = tokio::time::timeout(BOUND, stdout.read_to_vec())
+        .await
+        .expect("the output must end within the bound");
+    let cut = rest.expect_err("cut output must not end as EOF");
+    assert!(cut.to_string().contains("was cut"), "{cut}");
+    tokio::time::timeout(BOUND, process.close(true))
+        .await
+        .expect("close must end within the bound")
+        .ok();
+    eprintln!(
+        "failed cleanly in {:?}: {}",
+        started.elapsed(),
+        report(&error)
+    );
+    assert_eq!(exec_core::settle(BOUND).await, 0, "work left in flight");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dockerd_killed_mid_run_is_unavailable_within_the_bound_and_leaves_nothing() {
+    let Some(shared) = daemon_or_skip("dockerd", daemons::docker()) else {
+        return;
+    };
+    let (host, image) = (shared.host.clone(), shared.image.clone());
+    let mut private = tokio::task::spawn_blocking(move || PrivateDockerd::start(&host, &image))
+        .await
+        .unwrap()
+        .unwrap();
+    let tasks = tokio::runtime::Handle::current().metrics();
+    let id = format!("faults:killed-{}", std::process::id());
+    let exec = executor(&private.host, &shared.image, &id);
+    let alive_before = tasks.num_alive_tasks();
+    let process = exec
+        .create_process("sh -c 'echo started; sleep 300'".into(), ExecOptions::new())
+        .unwrap();
+    let mut stdout = process.take_stdout().unwrap();
+    process.start().await.unwrap();
+    read_until(&mut stdout, "started").await;
+    private.kill();
+    fails_cleanly(&*process, stdout, &private.host).await;
+    drop(process);
+    drop(exec);
+    // Every task the process had (output, stdin, events, the exit) ended.
+    let deadline = Instant::now() + BOUND;
+    while tasks.num_alive_tasks() > alive_before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        tasks.num_alive_tasks() <= alive_before,
+        "{} tasks alive, {alive_before} before",
+        tasks.num_alive_tasks()
+    );
+    // The daemon, back, ends and removes what its last life left running.
+    let private = tokio::task::spawn_blocking(move || private.restart().map(|()| private))
+        .await
+        .unwrap()
+        .unwrap();
+    daemons::assert_no_docker_containers(&private.host, &label(&id)).await;
+    // Its drop stops it, blocking.
+    tokio::task::spawn_blocking(move || drop(private))
+        .await
+        .unwrap();
+}
+
+/// The proxy cuts only the attach connection: the daemon and the container
+/// live on, and the output's reader learns its stream was cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attach_cut_mid_stream_is_an_error_saying_so_not_eof() {
+    let Some(shared) = daemon_or_skip("dockerd", daemons::docker()) else {
+        return;
+    };
+    let socket = std::path::PathBuf::from(shared.host.trim_start_matches("unix://"));
+    let proxy = Proxy::start(&socket, None, |head| head.contains("/attach")).await;
+    let id = format!("faults:attach-cut-{}", std::process::id());
+    let exec = executor(&proxy.host, &shared.image, &id);
+    let process = exec
+        .create_process(
+            "sh -c 'echo started; while true; do echo tick; sleep 0.1; done'".into(),
+            ExecOptions::new(),
+        )
+        .unwrap();
+    let mut stdout = process.take_stdout().unwrap();
+    process.start().await.unwrap();
+    read_until(&mut stdout, "tick").await;
+    proxy.cut();
+    let started = Instant::now();
+    let rest = tokio::time::timeout(BOUND, stdout.read_to_vec())
+        .await
+        .expect("the output must end within the bound");
+    let cut = rest.expect_err("cut output must not end as EOF");
+    assert!(cut.to_string().contains("was cut"), "{cut}");
+    assert!(cut.to_string().contains(&proxy.host), "{cut}");
+    eprintln!("cut in {:?}: {cut}", started.elapsed());
+    // The container ran on: close ends it, and nothing is left.
+    tokio::time::timeout(BOUND, process.close(true))
+        .await
+        .expect("close must end within the bound")
+        .unwrap();
+    daemons::assert_no_docker_containers(&shared.host, &label(&id)).await;
+    assert!(proxy.requests().iter().any(|r| r.contains("/attach")));
+}
+
+/// What the fake daemon does with one request.
+#[derive(Clone, Copy, Debug)]
+enum Misbehaviour {
+    /// Answers everything with HTTP 500.
+    Error500,
+    /// Answers the create with a body that is not JSON.
+    Malformed,
+    /// Answers the create with less body than its length says, and closes.
+    Truncated,
+    /// Creates, then answers the attach with 200 instead of upgrading.
+    NeverUpgrades,
+    /// Accepts the connection and never answers.
+    Silent,
+}
+
+async fn fake(mut connection: tokio::net::UnixStream, misbehaviour: Misbehaviour) {
+    while let Some(request) = read_request(&mut connection).await {
+        let line = request.line().to_owned();
+        let answer = match misbehaviour {
+            Misbehaviour::Silent => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
+            Misbehaviour::Error500 => {
+                json_answer("500 Internal Server Error", r#"{"message":"it broke"}"#)
+            }
+            _ if line.contains("/containers/create") => match misbehaviour {
+                Misbehaviour::Malformed => json_answer("201 Created", r#"{"Id": "abc", "Warn"#),
+                Misbehaviour::Truncated => {
+                    let mut answer = json_answer("201 Created", r#"{"Id":"abc","Warnings":[]}"#);
+                    answer.truncate(answer.len() - 10);
+                    let _ = connection.write_all(&answer).await;
+                    return;
+                }
+                _ => json_answer("201 Created", r#"{"Id":"abc","Warnings":[]}"#),
+            },
+            // Removing what was created: fine.
+            _ if line.starts_with("DELETE") => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+            _ => json_answer("200 OK", "{}"),
+        };
+        if connection.write_all(&answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faulty_answers_are_clear_errors_in_bounded_time_never_a_panic() {
+    for (misbehaviour, kind, words) in [
+        (
+            Misbehaviour::Error500,
+            ErrorKind::Unavailable,
+            "500: it broke",
+        ),
+        (
+            Misbehaviour::Malformed,
+            ErrorKind::Unavailable,
+            "create a container",
+        ),
+        (
+            Misbehaviour::Truncated,
+            ErrorKind::Unavailable,
+            "create a container",
+        ),
+        (
+            Misbehaviour::NeverUpgrades,
+            ErrorKind::Unavailable,
+            "attach to the container",
+        ),
+        (
+            Misbehaviour::Silent,
+            ErrorKind::Timeout,
+            "did not finish within 3s",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = FakeDaemon::start(dir.path(), move |c| fake(c, misbehaviour));
+        let exec = executor(&daemon.host(), "busybox", "faults:fake");
+        let process = exec
+            .create_process("true".into(), ExecOptions::new())
+            .unwrap();
+        let started = Instant::now();
+        let error = tokio::time::timeout(BOUND, process.start())
+            .await
+            .unwrap_or_else(|_| panic!("{misbehaviour:?}: start must end within the bound"))
+            .expect_err("the start must fail");
+        let text = report(&error);
+        assert_eq!(error.kind(), kind, "{misbehaviour:?}: {text}");
+        assert!(
+            text.contains(words),
+            "{misbehaviour:?}: {words:?} missing from {text}"
+        );
+        assert!(text.contains(&daemon.host()), "{misbehaviour:?}: {text}");
+        eprintln!("{misbehaviour:?} in {:?}: {text}", started.elapsed());
+        drop(process);
+    }
+    assert_eq!(exec_core::settle(BOUND).await, 0, "work left in flight");
+}
