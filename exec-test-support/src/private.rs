@@ -277,8 +277,8 @@ impl PrivateIncusd {
             .flatten()
             .map(|e| e.path())
             .collect();
-        // A split image: the metadata first, then the root file system.
-        files.sort_by_key(|p| !p.to_string_lossy().contains("meta"));
+        // A split image (`image`, `image.root`): the metadata first.
+        files.sort_by_key(|p| p.to_string_lossy().ends_with(".root"));
         let state = daemon.dir.join("state");
         run(
             "incus storage create",
@@ -372,16 +372,19 @@ impl PrivateIncusd {
         format!("unix://{}", self.socket.display())
     }
 
-    /// Restarts the daemon as a service manager does: SIGTERM (its
-    /// containers run on), then a new daemon on the same state; blocking.
+    /// Restarts the daemon as after a crash: SIGKILL (its containers run
+    /// on), then a new daemon on the same state; blocking. (On SIGTERM
+    /// incusd waits for its running operations to end, so a command that
+    /// runs on holds a graceful restart up until the service manager kills
+    /// the daemon: the same end, later.)
     ///
     /// # Errors
     ///
     /// Why it did not come back.
     pub fn restart(&mut self) -> Result<(), String> {
         if let Some(mut child) = self.child.take() {
-            signal(child.id(), "-TERM");
-            reap(&mut child, Duration::from_secs(60));
+            signal(child.id(), "-KILL");
+            reap(&mut child, Duration::from_secs(10));
         }
         self.launch()
     }
