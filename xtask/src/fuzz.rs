@@ -11,6 +11,7 @@
 //! the run with libFuzzer's report and the input in
 //! `fuzz/artifacts/TARGET`.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -142,20 +143,28 @@ fn fuzz_one(target: &str, seconds: u32) -> Result<Figures, String> {
         .stderr(Stdio::piped());
     eprintln!("xtask: == fuzz {target} for {seconds} s");
     let started = Instant::now();
-    let output = command
+    let mut child = command
         .spawn()
-        .and_then(|child| child.wait_with_output())
         .map_err(|e| format!("fuzz: cannot run cargo fuzz: {e}"))?;
-    let log = String::from_utf8_lossy(&output.stderr);
+    // libFuzzer's report goes on to our stderr as it comes, and is kept for
+    // the figures of its final stats.
+    let mut log = String::new();
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("fuzz: cargo fuzz: {e}"))?;
     let elapsed = started.elapsed().as_secs_f64();
-    if !output.status.success() {
-        let tail: Vec<&str> = log.lines().rev().take(60).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+    if !status.success() {
         return Err(format!(
-            "fuzz: {target} failed ({}) after {elapsed:.0} s; the input is in {}\n{}",
-            output.status,
+            "fuzz: {target} failed ({status}) after {elapsed:.0} s (its report is above); the \
+             input is in {}",
             Path::new("fuzz/artifacts").join(target).display(),
-            tail.join("\n")
         ));
     }
     let stat = |name: &str| {
