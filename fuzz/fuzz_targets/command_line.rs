@@ -14,18 +14,28 @@ fuzz_target!(|data: &[u8]| {
     // Two lines: a whitelist line, and a command to hold to it.
     let (line, command) = text.split_once('\n').unwrap_or((text, text));
     let Ok(words) = split(line) else {
-        assert!(Whitelist::parse([line]).is_err(), "{line:?} splits in neither or both");
+        assert!(
+            Whitelist::parse([line]).is_err(),
+            "{line:?} splits in neither or both"
+        );
         return;
     };
     assert!(!words.is_empty());
     let joined = join(&words);
-    assert_eq!(split(&joined).ok(), Some(words.clone()), "{line:?} -> {joined:?}");
+    assert_eq!(
+        split(&joined).ok(),
+        Some(words.clone()),
+        "{line:?} -> {joined:?}"
+    );
     let list = Whitelist::parse([line]).expect("a line that splits is a whitelist line");
     assert!(list.allows(&words));
     assert_eq!(list.allows_command(joined.as_str()).ok(), Some(true));
     let allowed = list.allows_command(command);
     match split(command) {
         Ok(other) => assert_eq!(allowed.ok(), Some(other == words), "{command:?}"),
-        Err(_) => assert!(allowed.is_err(), "{command:?} is refused as it cannot be split"),
+        Err(_) => assert!(
+            allowed.is_err(),
+            "{command:?} is refused as it cannot be split"
+        ),
     }
 });

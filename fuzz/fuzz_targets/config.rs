@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     match loader.load_str(text, std::path::Path::new("fuzz.yaml"), Some("fuzz")) {
         Ok(ids) => {
             for id in ids {
-                assert!(loader.registry().get(&id).is_ok(), "{id} loaded but not there");
+                assert!(
+                    loader.registry().get(&id).is_ok(),
+                    "{id} loaded but not there"
+                );
             }
         }
         Err(error) => {

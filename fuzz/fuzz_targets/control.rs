@@ -8,8 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: (i32, u16, u16)| {
     let (signal, width, height) = data;
     let [signal_message, resize] = exec_incus::fuzzing::control(signal, width, height);
-    let signal_message: serde_json::Value =
-        serde_json::from_str(&signal_message).expect("JSON");
+    let signal_message: serde_json::Value = serde_json::from_str(&signal_message).expect("JSON");
     assert_eq!(signal_message["command"], "signal");
     assert_eq!(signal_message["signal"], signal);
     let resize: serde_json::Value = serde_json::from_str(&resize).expect("JSON");

@@ -7,8 +7,20 @@ use exec_core::decode::encoding_for_label;
 use libfuzzer_sys::fuzz_target;
 
 const LABELS: &[&str] = &[
-    "cp949", "euc-kr", "shift_jis", "cp932", "gbk", "big5", "euc-jp", "windows-1252",
-    "utf-8", "utf-16le", "utf-16be", "iso-8859-5", "koi8-r", "gb18030",
+    "cp949",
+    "euc-kr",
+    "shift_jis",
+    "cp932",
+    "gbk",
+    "big5",
+    "euc-jp",
+    "windows-1252",
+    "utf-8",
+    "utf-16le",
+    "utf-16be",
+    "iso-8859-5",
+    "koi8-r",
+    "gb18030",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -20,9 +32,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let whole = {
         let mut decoder = encoding.new_decoder_with_bom_removal();
-        let mut out = String::with_capacity(
-            decoder.max_utf8_buffer_length(bytes.len()).unwrap_or(0),
-        );
+        let mut out =
+            String::with_capacity(decoder.max_utf8_buffer_length(bytes.len()).unwrap_or(0));
         let _ = decoder.decode_to_string(bytes, &mut out, true);
         out
     };

@@ -66,10 +66,18 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(got.stdout, out);
         assert_eq!(got.stderr, err);
     } else {
-        let cut = got.cut.expect("bytes that are not whole frames cut the stream");
+        let cut = got
+            .cut
+            .expect("bytes that are not whole frames cut the stream");
         assert!(cut.contains("was cut"), "{cut}");
         // What came before is the frames' own payload, never header bytes.
-        assert!(out.starts_with(&got.stdout), "stdout holds bytes no frame carried");
-        assert!(err.starts_with(&got.stderr), "stderr holds bytes no frame carried");
+        assert!(
+            out.starts_with(&got.stdout),
+            "stdout holds bytes no frame carried"
+        );
+        assert!(
+            err.starts_with(&got.stderr),
+            "stderr holds bytes no frame carried"
+        );
     }
 });

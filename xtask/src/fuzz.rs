@@ -156,9 +156,7 @@ fn fuzz_one(target: &str, seconds: u32) -> Result<Figures, String> {
             log.push('\n');
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("fuzz: cargo fuzz: {e}"))?;
+    let status = child.wait().map_err(|e| format!("fuzz: cargo fuzz: {e}"))?;
     let elapsed = started.elapsed().as_secs_f64();
     if !status.success() {
         return Err(format!(
@@ -169,9 +167,9 @@ fn fuzz_one(target: &str, seconds: u32) -> Result<Figures, String> {
     }
     let stat = |name: &str| {
         log.lines()
+            .rev()
             .filter_map(|l| l.strip_prefix(name))
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .last()
+            .find_map(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0)
     };
     let figures = Figures {
