@@ -8,10 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use exec_core::conformance::daemon_or_skip;
-use exec_core::{ErrorKind, ExecOptions, Executor, ExecutorSettings, Process, report};
+use exec_core::{ErrorKind, ExecOptions, Executor, ExecutorSettings};
 use exec_docker::{DockerExecutor, Pull};
 use exec_test_support::daemons;
 use exec_test_support::faults::{FakeDaemon, Proxy, json_answer, read_request};
+use exec_test_support::outcomes::{
+    assert_error, fails_cleanly, read_cut, read_until, start_error, tasks_back_to,
+};
 use exec_test_support::private::PrivateDockerd;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -34,47 +37,6 @@ fn executor(host: &str, image: &str, id: &str) -> DockerExecutor {
         .unwrap()
 }
 
-/// Reads `stdout` until it has shown `marker`.
-async fn read_until(stdout: &mut exec_core::OutputReader, marker: &str) {
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains(marker) {
-        let chunk = tokio::time::timeout(Duration::from_secs(60), stdout.read_chunk(4096))
-            .await
-            .expect("output within 60 s")
-            .unwrap()
-            .expect("more output");
-        seen.extend_from_slice(&chunk);
-    }
-}
-
-/// After a failure: the rest of stdout is an error saying it was cut, wait
-/// is `Unavailable` naming the daemon within [`BOUND`], close returns
-/// within it too, and no launch, close or kill is left in flight.
-async fn fails_cleanly(process: &dyn Process, mut stdout: exec_core::OutputReader, host: &str) {
-    let started = Instant::now();
-    let error = tokio::time::timeout(BOUND, process.wait())
-        .await
-        .expect("wait must end within the bound")
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Unavailable, "{}", report(&error));
-    assert!(report(&error).contains(host), "{}", report(&error));
-    let rest = tokio::time::timeout(BOUND, stdout.read_to_vec())
-        .await
-        .expect("the output must end within the bound");
-    let cut = rest.expect_err("cut output must not end as EOF");
-    assert!(cut.to_string().contains("was cut"), "{cut}");
-    tokio::time::timeout(BOUND, process.close(true))
-        .await
-        .expect("close must end within the bound")
-        .ok();
-    eprintln!(
-        "failed cleanly in {:?}: {}",
-        started.elapsed(),
-        report(&error)
-    );
-    assert_eq!(exec_core::settle(BOUND).await, 0, "work left in flight");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dockerd_killed_mid_run_is_unavailable_within_the_bound_and_leaves_nothing() {
     let Some(shared) = daemon_or_skip("dockerd", daemons::docker()) else {
@@ -85,10 +47,11 @@ async fn a_dockerd_killed_mid_run_is_unavailable_within_the_bound_and_leaves_not
         .await
         .unwrap()
         .unwrap();
-    let tasks = tokio::runtime::Handle::current().metrics();
     let id = format!("faults:killed-{}", std::process::id());
     let exec = executor(&private.host, &shared.image, &id);
-    let alive_before = tasks.num_alive_tasks();
+    let alive_before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
     let process = exec
         .create_process("sh -c 'echo started; sleep 300'".into(), ExecOptions::new())
         .unwrap();
@@ -96,19 +59,12 @@ async fn a_dockerd_killed_mid_run_is_unavailable_within_the_bound_and_leaves_not
     process.start().await.unwrap();
     read_until(&mut stdout, "started").await;
     private.kill();
-    fails_cleanly(&*process, stdout, &private.host).await;
+    let (waited, said) = fails_cleanly(&*process, stdout, &private.host, BOUND).await;
+    eprintln!("killed: wait failed in {waited:?}: {said}");
     drop(process);
     drop(exec);
     // Every task the process had (output, stdin, events, the exit) ended.
-    let deadline = Instant::now() + BOUND;
-    while tasks.num_alive_tasks() > alive_before && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        tasks.num_alive_tasks() <= alive_before,
-        "{} tasks alive, {alive_before} before",
-        tasks.num_alive_tasks()
-    );
+    tasks_back_to(alive_before, BOUND).await;
     // The daemon, back, ends and removes what its last life left running.
     let private = tokio::task::spawn_blocking(move || private.restart().map(|()| private))
         .await
@@ -143,12 +99,8 @@ async fn an_attach_cut_mid_stream_is_an_error_saying_so_not_eof() {
     read_until(&mut stdout, "tick").await;
     proxy.cut();
     let started = Instant::now();
-    let rest = tokio::time::timeout(BOUND, stdout.read_to_vec())
-        .await
-        .expect("the output must end within the bound");
-    let cut = rest.expect_err("cut output must not end as EOF");
-    assert!(cut.to_string().contains("was cut"), "{cut}");
-    assert!(cut.to_string().contains(&proxy.host), "{cut}");
+    let cut = read_cut(&mut stdout, BOUND).await;
+    assert!(cut.contains(&proxy.host), "{cut}");
     eprintln!("cut in {:?}: {cut}", started.elapsed());
     // The container ran on: close ends it, and nothing is left.
     tokio::time::timeout(BOUND, process.close(true))
@@ -237,23 +189,10 @@ async fn faulty_answers_are_clear_errors_in_bounded_time_never_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let daemon = FakeDaemon::start(dir.path(), move |c| fake(c, misbehaviour));
         let exec = executor(&daemon.host(), "busybox", "faults:fake");
-        let process = exec
-            .create_process("true".into(), ExecOptions::new())
-            .unwrap();
         let started = Instant::now();
-        let error = tokio::time::timeout(BOUND, process.start())
-            .await
-            .unwrap_or_else(|_| panic!("{misbehaviour:?}: start must end within the bound"))
-            .expect_err("the start must fail");
-        let text = report(&error);
-        assert_eq!(error.kind(), kind, "{misbehaviour:?}: {text}");
-        assert!(
-            text.contains(words),
-            "{misbehaviour:?}: {words:?} missing from {text}"
-        );
-        assert!(text.contains(&daemon.host()), "{misbehaviour:?}: {text}");
+        let error = start_error(&exec, BOUND).await;
+        let text = assert_error(&error, kind, &[words, &daemon.host()]);
         eprintln!("{misbehaviour:?} in {:?}: {text}", started.elapsed());
-        drop(process);
     }
     assert_eq!(exec_core::settle(BOUND).await, 0, "work left in flight");
 }

@@ -6,10 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use exec_core::conformance::daemon_or_skip;
-use exec_core::{ErrorKind, ExecOptions, Executor, ExecutorSettings, report};
+use exec_core::{ExecutorSettings, report};
 use exec_docker::{DockerExecutor, Pull};
 use exec_test_support::daemons;
-use exec_test_support::tls::{Authority, EXPIRED, NOT_YET, NOW, Server, Versions};
+use exec_test_support::outcomes::{self, assert_refused};
+use exec_test_support::tls::{Authority, EXPIRED, Identity, NOT_YET, NOW, Server, Versions};
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,11 +20,7 @@ Content-Length: 26\r\nConnection: close\r\n\r\n{\"message\":\"fake daemon\"}\n";
 
 /// The error `start` gives on a daemon at `address` trusting `ca`, with
 /// the client certificate `client`.
-async fn start_error(
-    address: &str,
-    ca: &Path,
-    client: &exec_test_support::tls::Identity,
-) -> exec_core::Error {
+async fn start_error(address: &str, ca: &Path, client: &Identity) -> exec_core::Error {
     let executor = DockerExecutor::builder("busybox")
         .with_host(format!("tcp://{address}"))
         .with_tls_ca(ca)
@@ -32,22 +29,7 @@ async fn start_error(
         .with_pull(Pull::Never)
         .build(ExecutorSettings::new("tls:test"))
         .unwrap();
-    let process = executor
-        .create_process("true".into(), ExecOptions::new())
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), process.start())
-        .await
-        .expect("a refused handshake must not hang")
-        .expect_err("the start must fail")
-}
-
-/// Asserts `error` is a refusal whose report holds each of `words`.
-fn refused(error: &exec_core::Error, words: &[&str]) {
-    let text = report(error);
-    assert_eq!(error.kind(), ErrorKind::PermissionDenied, "{text}");
-    for word in words {
-        assert!(text.contains(word), "{word:?} missing from: {text}");
-    }
+    outcomes::start_error(&executor, Duration::from_secs(30)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +74,7 @@ async fn server_certificates_other_than_tls_ca_signed_valid_ones_are_refused_say
         let error = start_error(&server.address.to_string(), &ca.identity.cert_file, &client).await;
         let mut words = words;
         words.push("expected a certificate for 127.0.0.1");
-        refused(&error, &words);
+        assert_refused(&error, &words);
         eprintln!("{what}: {}", report(&error));
     }
 
@@ -112,7 +94,7 @@ async fn a_server_that_speaks_only_tls_1_2_is_refused() {
     let valid = ca.issue(dir.path(), "valid", &["127.0.0.1"], NOW);
     let server = Server::start(&valid, &[], Versions::Tls12Only, None, ANSWER).await;
     let error = start_error(&server.address.to_string(), &ca.identity.cert_file, &client).await;
-    refused(
+    assert_refused(
         &error,
         &["does not speak TLS 1.3", &server.address.to_string()],
     );
@@ -127,16 +109,16 @@ async fn a_ca_the_system_trusts_is_not_trusted_in_place_of_tls_ca() {
     const CHILD: &str = "EXEC_TEST_SYSTEM_ROOTS_CHILD";
     if let Ok(dir) = std::env::var(CHILD) {
         let dir = Path::new(&dir);
-        let server_cert = exec_test_support::tls::Identity::load(dir, "system-issued");
+        let server_cert = Identity::load(dir, "system-issued");
         let server = Server::start(&server_cert, &[], Versions::Both, None, ANSWER).await;
-        let client = exec_test_support::tls::Identity::load(dir, "client");
+        let client = Identity::load(dir, "client");
         let error = start_error(
             &server.address.to_string(),
             &dir.join("exec test ca.crt"),
             &client,
         )
         .await;
-        refused(
+        assert_refused(
             &error,
             &["UnknownIssuer", "issued by \"CN=exec test system ca\""],
         );
@@ -180,15 +162,9 @@ async fn an_untrusted_client_certificate_is_refused_naming_it() {
         .with_pull(Pull::Never)
         .build(ExecutorSettings::new("tls:stranger"))
         .unwrap();
-    let process = executor
-        .create_process("true".into(), ExecOptions::new())
-        .unwrap();
-    let error = tokio::time::timeout(Duration::from_secs(30), process.start())
-        .await
-        .expect("no hang")
-        .unwrap_err();
+    let error = outcomes::start_error(&executor, Duration::from_secs(30)).await;
     let cert = t.file("wrong-cert.pem").display().to_string();
-    refused(
+    assert_refused(
         &error,
         &[
             "refused the client certificate",

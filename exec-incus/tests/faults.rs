@@ -14,6 +14,9 @@ use exec_test_support::faults::{
     FakeDaemon, Proxy, Request, json_answer, read_request, websocket_accept,
 };
 use exec_test_support::incus::IncusDaemon;
+use exec_test_support::outcomes::{
+    assert_error, fails_cleanly, read_cut, read_until, start_error, tasks_back_to,
+};
 use exec_test_support::private::PrivateIncusd;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -32,30 +35,6 @@ fn executor(host: &str, instance: &str, id: &str) -> exec_incus::IncusExecutor {
         .unwrap()
 }
 
-async fn read_until(stdout: &mut exec_core::OutputReader, marker: &str) {
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains(marker) {
-        let chunk = tokio::time::timeout(Duration::from_secs(60), stdout.read_chunk(4096))
-            .await
-            .expect("output within 60 s")
-            .unwrap()
-            .expect("more output");
-        seen.extend_from_slice(&chunk);
-    }
-}
-
-/// The rest of `stdout` is an error saying it was cut, within [`BOUND`].
-async fn cut(stdout: &mut exec_core::OutputReader) -> String {
-    let rest = tokio::time::timeout(BOUND, stdout.read_to_vec())
-        .await
-        .expect("the output must end within the bound");
-    let cut = rest
-        .expect_err("cut output must not end as EOF")
-        .to_string();
-    assert!(cut.contains("was cut"), "{cut}");
-    cut
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incusd_restarted_mid_exec_is_unavailable_within_the_bound_and_leaves_no_task() {
     let Some(shared) = daemon_or_skip("incusd", IncusDaemon::from_env()) else {
@@ -66,9 +45,10 @@ async fn an_incusd_restarted_mid_exec_is_unavailable_within_the_bound_and_leaves
         .await
         .unwrap()
         .unwrap();
-    let tasks = tokio::runtime::Handle::current().metrics();
     let exec = executor(&private.host(), &private.instance, "faults:restarted");
-    let alive_before = tasks.num_alive_tasks();
+    let alive_before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
     let process = exec
         .create_process(
             "sh -c 'echo started; sleep 3017'".into(),
@@ -78,42 +58,14 @@ async fn an_incusd_restarted_mid_exec_is_unavailable_within_the_bound_and_leaves
     let mut stdout = process.take_stdout().unwrap();
     process.start().await.unwrap();
     read_until(&mut stdout, "started").await;
-    let started = Instant::now();
+    let host = private.host().replace("unix://", "");
     let private = tokio::task::spawn_blocking(move || private.restart().map(|()| private));
-    let error = tokio::time::timeout(BOUND + Duration::from_secs(60), process.wait())
-        .await
-        .expect("wait must not hang")
-        .unwrap_err();
-    let waited = started.elapsed();
+    let (waited, said) = fails_cleanly(&*process, stdout, &host, BOUND).await;
+    eprintln!("restart: wait failed in {waited:?}: {said}");
     let private = private.await.unwrap().unwrap();
-    assert_eq!(error.kind(), ErrorKind::Unavailable, "{}", report(&error));
-    assert!(
-        report(&error).contains(&private.host().replace("unix://", "")),
-        "{}",
-        report(&error)
-    );
-    assert!(waited < BOUND, "wait took {waited:?}");
-    let cut = cut(&mut stdout).await;
-    eprintln!(
-        "restart: wait failed in {waited:?}: {}; {cut}",
-        report(&error)
-    );
-    tokio::time::timeout(BOUND, process.close(true))
-        .await
-        .expect("close must end within the bound")
-        .ok();
     drop(process);
     drop(exec);
-    assert_eq!(exec_core::settle(BOUND).await, 0, "work left in flight");
-    let deadline = Instant::now() + BOUND;
-    while tasks.num_alive_tasks() > alive_before && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        tasks.num_alive_tasks() <= alive_before,
-        "{} tasks alive, {alive_before} before",
-        tasks.num_alive_tasks()
-    );
+    tasks_back_to(alive_before, BOUND).await;
     let (private, left) = tokio::task::spawn_blocking(move || {
         let left = private.processes();
         (private, left)
@@ -153,7 +105,7 @@ async fn a_websocket_cut_mid_stream_is_an_error_saying_so_not_eof() {
     process.start().await.unwrap();
     read_until(&mut stdout, "tick").await;
     proxy.cut();
-    let cut = cut(&mut stdout).await;
+    let cut = read_cut(&mut stdout, BOUND).await;
     assert!(
         cut.contains(&proxy.host.replace("unix://", "unix:")),
         "{cut}"
@@ -301,24 +253,10 @@ async fn faulty_answers_are_clear_errors_in_bounded_time_never_a_panic() {
             let dir = tempfile::tempdir().unwrap();
             let daemon = FakeDaemon::start(dir.path(), move |c| fake(c, misbehaviour));
             let exec = executor(&daemon.host(), "c1", "faults:fake");
-            let process = exec
-                .create_process("true".into(), ExecOptions::new())
-                .unwrap();
             let started = Instant::now();
-            let error = tokio::time::timeout(bound, process.start())
-                .await
-                .unwrap_or_else(|_| panic!("{misbehaviour:?}: start must end within {bound:?}"))
-                .expect_err("the start must fail");
-            let text = report(&error);
-            assert_eq!(error.kind(), kind, "{misbehaviour:?}: {text}");
-            assert!(
-                text.contains(words),
-                "{misbehaviour:?}: {words:?} missing from {text}"
-            );
-            assert!(
-                text.contains(&daemon.socket.display().to_string()),
-                "{misbehaviour:?}: {text}"
-            );
+            let error = start_error(&exec, bound).await;
+            let socket = daemon.socket.display().to_string();
+            let text = assert_error(&error, kind, &[words, &socket]);
             eprintln!("{misbehaviour:?} in {:?}: {text}", started.elapsed());
         });
     }

@@ -5,8 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use exec_core::{ErrorKind, ExecOptions, Executor, ExecutorSettings, report};
+use exec_core::{ErrorKind, ExecutorSettings, report};
 use exec_incus::IncusBuilder;
+use exec_test_support::outcomes::{self, assert_refused};
 use exec_test_support::tls::{EXPIRED, Identity, NOT_YET, NOW, Server, Versions, self_signed};
 use std::time::Duration;
 
@@ -22,21 +23,7 @@ async fn start_error(server: &Server, pin: &Identity, client: &Identity) -> exec
         .with_client_cert(&client.cert_file, &client.key_file)
         .build(ExecutorSettings::new("tls:test"))
         .unwrap();
-    let process = executor
-        .create_process("true".into(), ExecOptions::new())
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), process.start())
-        .await
-        .expect("a refused handshake must not hang")
-        .expect_err("the start must fail")
-}
-
-fn refused(error: &exec_core::Error, words: &[&str]) {
-    let text = report(error);
-    assert_eq!(error.kind(), ErrorKind::PermissionDenied, "{text}");
-    for word in words {
-        assert!(text.contains(word), "{word:?} missing from: {text}");
-    }
+    outcomes::start_error(&executor, Duration::from_secs(30)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +37,7 @@ async fn only_the_pinned_certificate_within_its_dates_over_tls_1_3_is_accepted()
     let other = self_signed(dir.path(), "other", &["127.0.0.1"], NOW);
     let server = Server::start(&other, &[], Versions::Both, None, ANSWER).await;
     let error = start_error(&server, &pinned, &client).await;
-    refused(
+    assert_refused(
         &error,
         &[
             &pinned_fingerprint,
@@ -73,7 +60,7 @@ async fn only_the_pinned_certificate_within_its_dates_over_tls_1_3_is_accepted()
         let dated = self_signed(dir.path(), "dated", &["127.0.0.1"], years);
         let server = Server::start(&dated, &[], Versions::Both, None, ANSWER).await;
         let error = start_error(&server, &dated, &client).await;
-        refused(
+        assert_refused(
             &error,
             &[
                 words,
@@ -87,7 +74,7 @@ async fn only_the_pinned_certificate_within_its_dates_over_tls_1_3_is_accepted()
     // The pinned, valid certificate, from a server that speaks only TLS 1.2.
     let server = Server::start(&pinned, &[], Versions::Tls12Only, None, ANSWER).await;
     let error = start_error(&server, &pinned, &client).await;
-    refused(
+    assert_refused(
         &error,
         &["does not speak TLS 1.3", &server.address.to_string()],
     );

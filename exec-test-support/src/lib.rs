@@ -12,6 +12,8 @@
 //! - `faults` (feature `faults`) — daemons that misbehave on cue: a proxy
 //!   that cuts connections, a fake daemon the test answers for, private
 //!   daemons to kill and restart.
+//! - `outcomes` (feature `faults`) — what those tests ask of a failure: in
+//!   time, of its kind, saying what it should; a cut stream saying so.
 //! - [`files`] — programs and links a test plants in a directory.
 //! - [`incus`] — the Incus daemon `cargo xtask test-all` provisions, from its
 //!   `EXEC_INCUS_*` variables.
@@ -29,6 +31,8 @@ pub mod daemons;
 pub mod faults;
 pub mod files;
 pub mod incus;
+#[cfg(feature = "faults")]
+pub mod outcomes;
 #[cfg(feature = "faults")]
 pub mod private;
 pub mod procfs;

@@ -1,11 +1,11 @@
 //! The Docker soak: containers with `auto_remove`, and what is left of them.
 
-use crate::mix::{Run, many};
+use crate::mix::{Run, on_daemon, until_nothing_left};
 use exec_core::ExecutorSettings;
 use exec_docker::{DockerExecutor, Pull};
 use exec_test_support::daemons;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KINDS: &[Run] = &[Run::Plain, Run::Killed, Run::TimedOut, Run::Dropped];
 
@@ -32,25 +32,14 @@ pub(crate) async fn soak(runs: usize) -> Result<(), String> {
         "docker soak: {runs} runs with auto_remove, {PARALLEL} at a time, on {}",
         daemon.host
     );
-    let started = Instant::now();
-    let tally = many(Arc::new(executor), KINDS, runs, PARALLEL, &marker, |done| {
-        if done % 100 == 0 {
-            eprintln!("  {done} of {runs} runs");
-        }
-    })
-    .await?;
-    let elapsed = started.elapsed();
-    let unsettled = exec_core::settle(Duration::from_secs(30)).await;
-    // The daemon removes each container as its command ends: give the
-    // last ones a moment.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let left = loop {
+    let (tally, elapsed, unsettled) =
+        on_daemon(Arc::new(executor), KINDS, runs, PARALLEL, &marker).await?;
+    let left = until_nothing_left(|| async {
         let left = daemons::docker_containers(&daemon.host, &label).await;
-        if left.is_empty() || Instant::now() > deadline {
-            break left;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        Ok((!left.is_empty()).then_some(left))
+    })
+    .await?
+    .unwrap_or_default();
     println!("runs ({runs} in {elapsed:.1?}):");
     tally.print();
     println!("work in flight after settle: {unsettled}");

@@ -1,13 +1,13 @@
 //! The Incus soak: commands in an instance, and what is left of them there
 //! and in the daemon.
 
-use crate::mix::{Run, many};
+use crate::mix::{Run, on_daemon, until_nothing_left};
 use exec_core::{ExecOptions, Executor, ExecutorSettings};
 use exec_incus::IncusBuilder;
 use exec_test_support::incus::IncusDaemon;
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KINDS: &[Run] = &[Run::Plain, Run::Killed, Run::TimedOut, Run::Dropped];
 
@@ -33,24 +33,15 @@ pub(crate) async fn soak(runs: usize) -> Result<(), String> {
         daemon.unix_host()
     );
     let running_before = running_operations(&daemon)?;
-    let started = Instant::now();
-    let tally = many(executor.clone(), KINDS, runs, PARALLEL, &marker, |done| {
-        if done % 100 == 0 {
-            eprintln!("  {done} of {runs} runs");
-        }
-    })
-    .await?;
-    let elapsed = started.elapsed();
-    let unsettled = exec_core::settle(Duration::from_secs(30)).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (left, operations) = loop {
+    let (tally, elapsed, unsettled) =
+        on_daemon(executor.clone(), KINDS, runs, PARALLEL, &marker).await?;
+    let still = until_nothing_left(|| async {
         let left = left_in_instance(&*executor, &marker).await?;
         let operations = running_operations(&daemon)?;
-        if (left == 0 && operations <= running_before) || Instant::now() > deadline {
-            break (left, operations);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        Ok((left > 0 || operations > running_before).then_some((left, operations)))
+    })
+    .await?;
+    let (left, operations) = still.unwrap_or((0, running_before));
     println!("runs ({runs} in {elapsed:.1?}):");
     tally.print();
     println!("work in flight after settle: {unsettled}");

@@ -173,3 +173,42 @@ pub(crate) async fn many(
     }
     Ok(tally)
 }
+
+/// Runs `runs` runs of `kinds` on a daemon's `executor`, `parallel` at a
+/// time, printing progress every 100; then settles. Their tally, how long
+/// they took, and how much was still in flight after settling.
+pub(crate) async fn on_daemon(
+    executor: std::sync::Arc<dyn Executor>,
+    kinds: &'static [Run],
+    runs: usize,
+    parallel: usize,
+    marker: &str,
+) -> Result<(Tally, Duration, usize), String> {
+    let started = std::time::Instant::now();
+    let tally = many(executor, kinds, runs, parallel, marker, |done| {
+        if done % 100 == 0 {
+            eprintln!("  {done} of {runs} runs");
+        }
+    })
+    .await?;
+    let elapsed = started.elapsed();
+    let unsettled = exec_core::settle(Duration::from_secs(30)).await;
+    Ok((tally, elapsed, unsettled))
+}
+
+/// Asks `left` until it says nothing is left (`None`), 30 s at most (the
+/// daemon finishes removing what ended a moment ago); what it said last.
+pub(crate) async fn until_nothing_left<T, F, Fut>(mut left: F) -> Result<Option<T>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, String>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = left().await?;
+        if found.is_none() || std::time::Instant::now() > deadline {
+            return Ok(found);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
