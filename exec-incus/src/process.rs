@@ -267,6 +267,7 @@ impl IncusTransport {
         };
         Ok(Launched::new(control, ending.exit()))
     }
+
     /// Names an output stream of the command, for the error of a cut stream.
     fn stream(&self, name: &'static str) -> Stream {
         Stream {
