@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::provision::{apt_get, have_program};
 use crate::{cargo, run, workspace_root};
 
 /// The cargo-fuzz release `cargo xtask fuzz` installs when none is there.
@@ -87,8 +88,13 @@ fn cargo_fuzz(args: &[&str]) -> Command {
     command
 }
 
-/// cargo-fuzz, installed from crates.io when `cargo fuzz` is not there.
+/// cargo-fuzz, installed from crates.io when `cargo fuzz` is not there,
+/// and the C++ compiler libFuzzer is built with (Debian's g++).
 fn install() -> Result<(), String> {
+    if !have_program("c++") {
+        apt_get("fuzz", &["update"])?;
+        apt_get("fuzz", &["install", "--no-install-recommends", "g++"])?;
+    }
     let installed = cargo(&["fuzz", "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
