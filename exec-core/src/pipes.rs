@@ -13,7 +13,10 @@
 //!   before reading loses nothing; past it the backend stops reading and the
 //!   child blocks on a full pipe, as with any pipe, and memory stays bounded.
 //!   A stream the user dropped is drained and discarded so the child never
-//!   blocks on it.
+//!   blocks on it. A stream the backend lost before its end (a daemon's
+//!   connection that broke) ends with the error the backend gave
+//!   ([`OutputSink::cut`]) instead of EOF, so a reader never takes cut output
+//!   for all of it.
 
 use crate::decode::{OutputEncoding, decode_chunk};
 use crate::error::{Error, Result};
@@ -246,12 +249,14 @@ fn output_pipe(
     let (sender, receiver) = mpsc::unbounded_channel();
     let budget = Arc::new(Semaphore::new(capacity));
     let pool = Arc::new(BufferPool::default());
+    let cut = Arc::new(SyncMutex::new(None));
     let sink = OutputSink {
         sender: Some(sender),
         budget: budget.clone(),
         capacity,
         written: 0,
         pool: pool.clone(),
+        cut: cut.clone(),
     };
     let reader = OutputReader {
         receiver,
@@ -262,6 +267,7 @@ fn output_pipe(
         position: 0,
         decoder: encoding.map(OutputEncoding::new_decoder_with_bom_removal),
         ended: false,
+        cut,
     };
     (sink, reader)
 }
@@ -285,6 +291,8 @@ pub struct OutputSink {
     capacity: usize,
     written: u64,
     pool: Arc<BufferPool>,
+    /// Set by [`cut`](OutputSink::cut): what the reader gets instead of EOF.
+    cut: Arc<SyncMutex<Option<io::Error>>>,
 }
 
 impl OutputSink {
@@ -325,17 +333,35 @@ impl OutputSink {
         self.send(data.to_vec()).await;
     }
 
+    /// Ends the stream with `error` instead of EOF: the user reads all that
+    /// was sent, then `error` (from every read after it too). For a backend
+    /// whose connection broke before the stream's end, so that the user does
+    /// not take cut output for all of it; `error` says what was cut and why
+    /// (the daemon, the stream).
+    pub fn cut(self, error: io::Error) {
+        if self.sender.is_some() {
+            *lock_cut(&self.cut) = Some(error);
+        }
+    }
+
     /// Reads `source` to the end in pieces of up to 64 KiB and
     /// sends each (no copy); returns the byte count. The user's stream ends
     /// with EOF when `source` ends.
     ///
     /// # Errors
     ///
-    /// A read error of `source`; the user's stream ends with EOF all the same.
+    /// A read error of `source`; the user's stream then ends with that error
+    /// (see [`cut`](OutputSink::cut)).
     pub async fn pump<R: AsyncRead + Unpin>(mut self, mut source: R) -> io::Result<u64> {
         loop {
             let mut chunk = self.pool.take();
-            let read = source.read_buf(&mut chunk).await?;
+            let read = match source.read_buf(&mut chunk).await {
+                Ok(read) => read,
+                Err(error) => {
+                    self.cut(io::Error::new(error.kind(), error.to_string()));
+                    return Err(error);
+                }
+            };
             if read == 0 {
                 return Ok(self.written);
             }
@@ -370,6 +396,13 @@ pub struct OutputReader {
     position: usize,
     decoder: Option<Decoder>,
     ended: bool,
+    /// The backend's error if it cut the stream (see [`OutputSink::cut`]).
+    cut: Arc<SyncMutex<Option<io::Error>>>,
+}
+
+fn lock_cut(cut: &SyncMutex<Option<io::Error>>) -> std::sync::MutexGuard<'_, Option<io::Error>> {
+    cut.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl OutputReader {
@@ -379,7 +412,9 @@ impl OutputReader {
     ///
     /// # Errors
     ///
-    /// None today; the `Result` leaves room for backends whose streams can fail.
+    /// At the end of a stream the backend cut (a daemon's connection broke
+    /// before the stream's end): the backend's error, which names what was
+    /// cut, instead of `None`.
     pub async fn read_chunk(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
         std::future::poll_fn(|cx| self.poll_chunk(cx, max)).await
     }
@@ -414,7 +449,7 @@ impl OutputReader {
         max: usize,
     ) -> Poll<io::Result<Option<Vec<u8>>>> {
         let max = max.max(1);
-        if self.position >= self.current.len() && !ready!(self.poll_fill(cx)) {
+        if self.position >= self.current.len() && !ready!(self.poll_fill(cx))? {
             return Poll::Ready(Ok(None));
         }
         let pending = self.current.len() - self.position;
@@ -437,11 +472,20 @@ impl OutputReader {
         }
     }
 
-    /// Makes `current` hold unread bytes; `false` at the end of the stream.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    /// Makes `current` hold unread bytes; `false` at the end of the stream,
+    /// the backend's error at the end of a stream it cut.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         loop {
             if self.ended {
-                return Poll::Ready(false);
+                let mut cut = lock_cut(&self.cut);
+                return Poll::Ready(match cut.take() {
+                    // Every read from now on fails the same way.
+                    Some(error) => {
+                        *cut = Some(io::Error::new(error.kind(), error.to_string()));
+                        Err(error)
+                    }
+                    None => Ok(false),
+                });
             }
             let bytes = match ready!(self.receiver.poll_recv(cx)) {
                 Some(raw) => {
@@ -465,7 +509,7 @@ impl OutputReader {
             if !bytes.is_empty() {
                 self.current = bytes;
                 self.position = 0;
-                return Poll::Ready(true);
+                return Poll::Ready(Ok(true));
             }
         }
     }
@@ -481,7 +525,7 @@ impl AsyncRead for OutputReader {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        if this.position >= this.current.len() && !ready!(this.poll_fill(cx)) {
+        if this.position >= this.current.len() && !ready!(this.poll_fill(cx))? {
             return Poll::Ready(Ok(()));
         }
         let pending = &this.current[this.position..];
@@ -591,6 +635,66 @@ mod tests {
         }
         writer.await.unwrap();
         assert_eq!(got.len(), 200_000);
+    }
+
+    #[tokio::test]
+    async fn a_cut_stream_ends_with_the_backends_error_after_all_it_sent() {
+        let encoding = encoding_for_label("cp949").unwrap();
+        let (pipes, backend) = Pipes::new(Some(encoding), 1024 * 1024);
+        let mut reader = pipes.take_stdout().unwrap();
+        let mut sink = backend.stdout;
+        sink.send(b"kept ".to_vec()).await;
+        // Half a character: decoded as U+FFFD before the error.
+        sink.send(vec![0xc7]).await;
+        sink.cut(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "stdout was cut: the daemon went away",
+        ));
+        assert_eq!(reader.read_chunk(100).await.unwrap().unwrap(), b"kept ");
+        assert_eq!(
+            reader.read_chunk(100).await.unwrap().unwrap(),
+            "\u{fffd}".as_bytes()
+        );
+        for _ in 0..2 {
+            let error = reader.read_chunk(100).await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+            assert!(error.to_string().contains("was cut"), "{error}");
+        }
+        let mut all = Vec::new();
+        let error = reader.read_to_end(&mut all).await.unwrap_err();
+        assert!(error.to_string().contains("was cut"), "{error}");
+    }
+
+    /// A source that fails mid-stream: its error reaches the reader.
+    #[tokio::test]
+    async fn a_read_error_of_the_pumped_source_reaches_the_reader() {
+        let (pipes, backend) = Pipes::new(None, 1024 * 1024);
+        let mut reader = pipes.take_stdout().unwrap();
+        let source = before_then_reset();
+        let pumped = backend.stdout.pump(source).await;
+        assert_eq!(pumped.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+        let mut all = Vec::new();
+        let error = reader.read_to_end(&mut all).await.unwrap_err();
+        assert_eq!(all, b"before");
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    /// Reads `before`, then fails with a reset connection.
+    fn before_then_reset() -> impl AsyncRead + Unpin {
+        let data: &'static [u8] = b"before";
+        data.chain(Failing)
+    }
+
+    struct Failing;
+
+    impl AsyncRead for Failing {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            _buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset")))
+        }
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use exec_core::confine::normalize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The most labels `labels_from_env` may set (Wippy's limit).
 pub const MAX_ENV_LABELS: usize = 64;
@@ -114,6 +115,7 @@ pub(crate) struct ContainerConfig {
 #[must_use]
 pub struct DockerExecutorBuilder {
     host: Option<String>,
+    request_timeout: Duration,
     tls: TlsSetting,
     config: ContainerConfig,
 }
@@ -129,6 +131,7 @@ impl DockerExecutorBuilder {
     pub(crate) fn new(image: impl Into<String>) -> Self {
         Self {
             host: None,
+            request_timeout: crate::client::REQUEST_TIMEOUT,
             tls: TlsSetting::default(),
             config: ContainerConfig {
                 image: image.into(),
@@ -152,6 +155,16 @@ impl DockerExecutorBuilder {
                 resolved_mount_roots: Vec::new(),
             },
         }
+    }
+
+    /// How long one request may wait for the daemon's answer (60 s by
+    /// default, whole seconds, at least 1): a daemon that accepts and never
+    /// answers fails the call then, `Timeout`. It bounds the answer's
+    /// headers, not the streams that follow (output and events run as long
+    /// as the container does).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout.max(Duration::from_secs(1));
+        self
     }
 
     /// The daemon: `unix:///path/to/docker.sock` or `tcp://HOST:PORT`.
@@ -437,7 +450,7 @@ impl DockerExecutorBuilder {
             .chain(config.tmpfs.keys().map(String::as_str))
             .collect();
         let settings = settings.with_config_mount_targets(own_targets);
-        let client = Client::new(host);
+        let client = Client::new(host, self.request_timeout);
         Ok(DockerExecutor::from_parts(
             settings,
             Arc::new(config),

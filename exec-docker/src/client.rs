@@ -156,6 +156,8 @@ pub(crate) struct Client {
     host: Host,
     /// The host as messages name it.
     name: String,
+    /// How long a request may wait for its answer.
+    timeout: Duration,
     docker: Mutex<Option<Docker>>,
 }
 
@@ -168,9 +170,10 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    pub(crate) fn new(host: Host) -> Self {
+    pub(crate) fn new(host: Host, timeout: Duration) -> Self {
         Self {
             name: host.to_string(),
+            timeout,
             host,
             docker: Mutex::new(None),
         }
@@ -191,7 +194,7 @@ impl Client {
         if let Some(docker) = &*slot {
             return Ok(docker.clone());
         }
-        let timeout = REQUEST_TIMEOUT.as_secs();
+        let timeout = self.timeout.as_secs().max(1);
         let version = bollard::API_DEFAULT_VERSION;
         let connected = match &self.host {
             Host::Unix(path) => {
@@ -199,14 +202,9 @@ impl Client {
             }
             Host::Tcp(address) => Docker::connect_with_http(address, timeout, version),
             #[cfg(feature = "tls")]
-            Host::Tls(address, files) => Docker::connect_with_ssl(
-                address,
-                &files.key,
-                &files.cert,
-                &files.ca,
-                timeout,
-                version,
-            ),
+            Host::Tls(address, files) => {
+                crate::tls::connect(address, crate::tls::client_config(files)?, timeout)
+            }
             #[cfg(not(feature = "tls"))]
             Host::Tls(..) => {
                 return Err(config_error(
@@ -241,7 +239,42 @@ impl Client {
         let docker = self.docker()?;
         request(docker)
             .await
-            .map_err(|e| request_error(operation, &self.name, e))
+            .map_err(|e| match request_error(operation, &self.name, e) {
+                DockerError::TimedOut {
+                    operation, host, ..
+                } => DockerError::TimedOut {
+                    operation,
+                    host,
+                    after: self.timeout,
+                },
+                other => self.with_client_cert(other),
+            })
+    }
+
+    /// A refused client certificate, with the certificate named.
+    #[cfg(not(feature = "tls"))]
+    fn with_client_cert(&self, error: DockerError) -> DockerError {
+        error
+    }
+
+    /// A refused client certificate, with the certificate named.
+    #[cfg(feature = "tls")]
+    fn with_client_cert(&self, error: DockerError) -> DockerError {
+        match (error, &self.host) {
+            (
+                DockerError::ClientCertRefused {
+                    host,
+                    alert,
+                    client_cert: None,
+                },
+                Host::Tls(_, files),
+            ) => DockerError::ClientCertRefused {
+                host,
+                alert,
+                client_cert: Some(crate::error::describe_cert_file(&files.cert)),
+            },
+            (other, _) => other,
+        }
     }
 }
 

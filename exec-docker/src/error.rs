@@ -137,6 +137,41 @@ pub enum DockerError {
         message: String,
     },
 
+    /// The daemon's certificate was refused: not signed by `tls_ca`, not
+    /// for the daemon's address, or not valid now.
+    #[error("the Docker daemon at {host} presented a certificate that is refused: {detail}")]
+    ServerCertRefused {
+        /// The daemon.
+        host: String,
+        /// Why, what was expected and what was found.
+        detail: String,
+    },
+
+    /// The daemon does not speak TLS 1.3, the only version accepted.
+    #[error(
+        "the Docker daemon at {host} does not speak TLS 1.3, the only version accepted \
+         (it offered an older one, or refused 1.3)"
+    )]
+    TlsVersion {
+        /// The daemon.
+        host: String,
+    },
+
+    /// The daemon refused the client certificate.
+    #[error(
+        "the Docker daemon at {host} refused the client certificate{}: it expects one signed \
+         by a CA it trusts (its --tlscacert); it answered with the TLS alert {alert}",
+        client_cert.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+    )]
+    ClientCertRefused {
+        /// The daemon.
+        host: String,
+        /// The alert it sent.
+        alert: String,
+        /// `tls_cert`, its subject, issuer and fingerprint, when known.
+        client_cert: Option<String>,
+    },
+
     /// A plain `tcp://` request reached a daemon that speaks only TLS.
     #[error(
         "the Docker daemon at {host} speaks TLS: give tls_ca, tls_cert and tls_key (or DOCKER_TLS_VERIFY and DOCKER_CERT_PATH)"
@@ -190,9 +225,11 @@ impl DockerError {
             | DockerError::DaemonGone { .. }
             | DockerError::TlsRequired { .. }
             | DockerError::Request { .. } => ErrorKind::Unavailable,
-            DockerError::Tls { .. } | DockerError::MountNotAllowed { .. } => {
-                ErrorKind::PermissionDenied
-            }
+            DockerError::Tls { .. }
+            | DockerError::ServerCertRefused { .. }
+            | DockerError::TlsVersion { .. }
+            | DockerError::ClientCertRefused { .. }
+            | DockerError::MountNotAllowed { .. } => ErrorKind::PermissionDenied,
             DockerError::ImageNotFound { .. }
             | DockerError::ProgramNotFound { .. }
             | DockerError::MountSourceNotFound { .. } => ErrorKind::NotFound,
@@ -328,10 +365,7 @@ pub(crate) fn request_error(
             host: host.to_owned(),
             after: crate::client::REQUEST_TIMEOUT,
         },
-        other if is_tls_failure(&other) => DockerError::Tls {
-            host: host.to_owned(),
-            source: other,
-        },
+        other if is_tls_failure(&other) => tls_error(host, other),
         other if is_connect_failure(&other) => DockerError::Unreachable {
             host: host.to_owned(),
             source: other,
@@ -354,6 +388,79 @@ fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
     {
         let _ = error;
         false
+    }
+}
+
+/// A refused handshake, as precisely as its rustls error tells: the
+/// server's certificate (what was expected, what was found), the version,
+/// or the client certificate.
+fn tls_error(host: &str, error: bollard::errors::Error) -> DockerError {
+    #[cfg(feature = "tls")]
+    {
+        use rustls::AlertDescription as Alert;
+        let found = chain(&error).find_map(|e| e.downcast_ref::<rustls::Error>().cloned());
+        let host = host.to_owned();
+        match found {
+            Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+                if let Some(refusal) = other.0.downcast_ref::<crate::tls::Refusal>() {
+                    return DockerError::ServerCertRefused {
+                        host,
+                        detail: refusal.to_string(),
+                    };
+                }
+            }
+            Some(
+                rustls::Error::PeerIncompatible(_)
+                | rustls::Error::AlertReceived(Alert::ProtocolVersion),
+            ) => return DockerError::TlsVersion { host },
+            Some(rustls::Error::AlertReceived(
+                alert @ (Alert::BadCertificate
+                | Alert::UnknownCA
+                | Alert::CertificateRequired
+                | Alert::CertificateUnknown
+                | Alert::UnsupportedCertificate
+                | Alert::CertificateExpired
+                | Alert::CertificateRevoked
+                | Alert::AccessDenied),
+            )) => {
+                return DockerError::ClientCertRefused {
+                    host,
+                    alert: format!("{alert:?}"),
+                    client_cert: None,
+                };
+            }
+            _ => {}
+        }
+        DockerError::Tls {
+            host,
+            source: error,
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    DockerError::Tls {
+        host: host.to_owned(),
+        source: error,
+    }
+}
+
+/// `path` (a client certificate) with its subject, issuer and fingerprint.
+#[cfg(feature = "tls")]
+pub(crate) fn describe_cert_file(path: &std::path::Path) -> String {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let first = std::fs::read(path)
+        .ok()
+        .and_then(|pem| CertificateDer::pem_slice_iter(&pem).next()?.ok());
+    match first {
+        Some(der) => match exec_core::backend::x509::Summary::parse(der.as_ref()) {
+            Some(summary) => format!(
+                "tls_cert {}: {summary}, SHA-256 {}",
+                path.display(),
+                crate::tls::fingerprint(der.as_ref())
+            ),
+            None => format!("tls_cert {}", path.display()),
+        },
+        None => format!("tls_cert {}", path.display()),
     }
 }
 

@@ -66,9 +66,14 @@ mod builder;
 mod client;
 mod container;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod mounts;
 mod process;
 mod sweep;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use builder::{
     DockerExecutorBuilder, MAX_ENV_LABELS, MAX_LABEL_KEY, MAX_LABEL_VALUE, MIN_MEMORY_LIMIT, Pull,

@@ -74,7 +74,21 @@ impl Transport for DockerTransport {
         // silence once the exit is known), stdin at its EOF or the exit.
         // In a terminal everything comes as one stream, on stdout.
         let stderr = command.pty().is_none().then_some(pipes.stderr);
-        tokio::spawn(pump(output, pipes.stdout, stderr, exited.clone()));
+        // What the exit future learnt, for the output to tell its normal
+        // end from a cut one.
+        let (end_sender, end) = tokio::sync::watch::channel(None);
+        let output = Output {
+            frames: output,
+            sinks: Sinks {
+                stdout: pipes.stdout,
+                stderr,
+                host: self.client.name().to_owned(),
+                container: short(&container).to_owned(),
+            },
+            exited: exited.clone(),
+            end,
+        };
+        tokio::spawn(output.pump());
         tokio::spawn(forward_stdin(pipes.stdin, input, exited));
         let control = ContainerControl {
             client: self.client.clone(),
@@ -85,7 +99,15 @@ impl Transport for DockerTransport {
             // For daemons before 23.0, which ignore the size given at create.
             let _ = control.resize(pty.size()).await;
         }
-        let exit = follow(self.client, container, self.config.auto_remove, events);
+        let follow = follow(self.client, container, self.config.auto_remove, events);
+        let exit = async move {
+            let exit = follow.await;
+            end_sender.send_replace(Some(match &exit {
+                Ok(_) => End::Exited,
+                Err(error) => End::Lost(describe(error)),
+            }));
+            exit.map_err(exec_core::Error::from)
+        };
         Ok(Launched::new(control, exit))
     }
 }
@@ -347,12 +369,7 @@ impl Control for ContainerControl {
 /// A started container and its streams.
 struct Started {
     container: String,
-    output: Pin<
-        Box<
-            dyn futures_util::Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>>
-                + Send,
-        >,
-    >,
+    output: Frames,
     input: Pin<Box<dyn AsyncWrite + Send>>,
     events: Events,
 }
@@ -374,9 +391,40 @@ impl Drop for AbortOnDrop {
 
 /// What the events said.
 #[derive(Debug, Default)]
-struct Seen {
-    exit_code: Option<i64>,
-    oom: bool,
+pub(crate) struct Seen {
+    pub(crate) exit_code: Option<i64>,
+    pub(crate) oom: bool,
+}
+
+impl Seen {
+    /// Takes in one event of the container; `true` once it died (the exit
+    /// code is then known, if the daemon gave a number).
+    pub(crate) fn observe(&mut self, event: EventMessage) -> bool {
+        match event.action.as_deref() {
+            Some("oom") => {
+                self.oom = true;
+                false
+            }
+            Some("die") => {
+                self.exit_code = event
+                    .actor
+                    .and_then(|a| a.attributes)
+                    .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The exit as the life cycle takes it: -1 for a code that is missing
+    /// or does not fit.
+    pub(crate) fn exit(&self, oom: bool) -> Exit {
+        let code = self
+            .exit_code
+            .and_then(|c| i32::try_from(c).ok())
+            .unwrap_or(-1);
+        Exit::from_shell_code(code).with_oom_killed(oom)
+    }
 }
 
 /// Follows a started container to its end: the `die` event's exit code, and
@@ -387,21 +435,15 @@ async fn follow(
     container: String,
     auto_remove: bool,
     mut events: Events,
-) -> Result<Exit> {
+) -> std::result::Result<Exit, DockerError> {
     let mut seen = Seen::default();
     let lost = loop {
         match events.receiver.recv().await {
-            Some(Ok(event)) => match event.action.as_deref() {
-                Some("oom") => seen.oom = true,
-                Some("die") => {
-                    seen.exit_code = event
-                        .actor
-                        .and_then(|a| a.attributes)
-                        .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
+            Some(Ok(event)) => {
+                if seen.observe(event) {
                     break None;
                 }
-                _ => {}
-            },
+            }
             Some(Err(e)) => {
                 break Some(crate::error::request_error(
                     "follow the container's events",
@@ -418,7 +460,7 @@ async fn follow(
         }
     };
     if let Some(error) = lost {
-        return Err(error.into());
+        return Err(error);
     }
     let code = seen.exit_code.unwrap_or(-1);
     let mut oom = seen.oom;
@@ -430,7 +472,7 @@ async fn follow(
     } else if code == 137 && !oom {
         oom = wait_for_oom(&mut events, OOM_GRACE).await;
     }
-    Ok(Exit::from_shell_code(i32::try_from(code).unwrap_or(-1)).with_oom_killed(oom))
+    Ok(seen.exit(oom))
 }
 
 async fn inspect(client: &Client, container: &str) -> std::result::Result<bool, DockerError> {
@@ -476,44 +518,149 @@ async fn kill(client: &Client, container: &str, signal: i32) -> Result<()> {
     }
 }
 
-/// Hands the container's output to the user: stdout and stderr frames to
-/// their sinks, until the stream ends — or, once the exit is known, until
-/// it has been silent for [`DRAIN_IDLE`].
-async fn pump(
-    mut output: Pin<
-        Box<
-            dyn futures_util::Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>>
-                + Send,
-        >,
+/// How the exit future found the container's end.
+#[derive(Debug, Clone)]
+enum End {
+    /// The daemon reported it (the `die` event).
+    Exited,
+    /// The end could not be learnt: the daemon went away (why, in words).
+    Lost(String),
+}
+
+/// The attach stream of a started container and where its frames go.
+struct Output {
+    frames: Frames,
+    sinks: Sinks,
+    exited: Exited,
+    end: tokio::sync::watch::Receiver<Option<End>>,
+}
+
+/// The container's output as bollard decodes the attach stream.
+type Frames = Pin<
+    Box<
+        dyn futures_util::Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>>
+            + Send,
     >,
-    mut stdout: OutputSink,
-    mut stderr: Option<OutputSink>,
-    mut exited: Exited,
-) {
-    loop {
-        let frame = if exited.has_exited() {
-            match tokio::time::timeout(DRAIN_IDLE, output.next()).await {
-                Ok(frame) => frame,
-                Err(_) => break,
+>;
+
+impl Output {
+    /// Hands the container's output to the user: stdout and stderr frames
+    /// to their sinks, until the stream ends — or, once the exit is known,
+    /// until it has been silent for [`DRAIN_IDLE`]. A stream that breaks
+    /// (a frame cut short, a connection error), or ends while the container
+    /// has not ended, was cut: the user's streams end with an error saying
+    /// so instead of EOF.
+    async fn pump(mut self) {
+        loop {
+            let frame = if self.exited.has_exited() {
+                match tokio::time::timeout(DRAIN_IDLE, self.frames.next()).await {
+                    Ok(frame) => frame,
+                    Err(_) => return,
+                }
+            } else {
+                tokio::select! {
+                    frame = self.frames.next() => frame,
+                    () = self.exited.wait() => continue,
+                }
+            };
+            let delivered = match frame {
+                Some(Ok(frame)) => self.sinks.deliver(frame).await,
+                Some(Err(error)) => Err(format!("the attach stream broke: {}", describe(&error))),
+                None => return self.ended().await,
+            };
+            if let Err(why) = delivered {
+                return self.sinks.cut(&why);
             }
-        } else {
-            tokio::select! {
-                frame = output.next() => frame,
-                () = exited.wait() => continue,
-            }
-        };
-        match frame {
-            Some(Ok(LogOutput::StdOut { message })) => stdout.send(message.into()).await,
-            Some(Ok(LogOutput::StdErr { message })) => match stderr.as_mut() {
-                Some(stderr) => stderr.send(message.into()).await,
-                None => stdout.send(message.into()).await,
-            },
-            Some(Ok(LogOutput::Console { message })) => stdout.send(message.into()).await,
-            Some(Ok(LogOutput::StdIn { .. })) => {}
-            // A broken stream ends the output; the exit comes from the events.
-            Some(Err(_)) | None => break,
         }
     }
+
+    /// The daemon closed the attach stream, which it does once the
+    /// container's output has ended: normal if the container's end is
+    /// known (or comes within [`DRAIN_IDLE`]), a cut otherwise.
+    async fn ended(mut self) {
+        let end = tokio::time::timeout(DRAIN_IDLE, self.end.wait_for(Option::is_some))
+            .await
+            .map(|end| end.map(|end| end.clone()));
+        let why = match end {
+            Ok(Ok(Some(End::Lost(why)))) => why,
+            // The end is known; or the exit future is gone, and so is the process.
+            Ok(Ok(Some(End::Exited) | None) | Err(_)) => return,
+            Err(_) => format!(
+                "the daemon closed the attach stream and did not report the container's end within {DRAIN_IDLE:?}"
+            ),
+        };
+        self.sinks.cut(&why);
+    }
+}
+
+/// Where a container's output goes, and what names it in errors.
+pub(crate) struct Sinks {
+    pub(crate) stdout: OutputSink,
+    /// `None` in a terminal: everything comes on stdout.
+    pub(crate) stderr: Option<OutputSink>,
+    /// The daemon and the container (short id), for the error of a cut stream.
+    pub(crate) host: String,
+    pub(crate) container: String,
+}
+
+impl Sinks {
+    /// Hands one decoded frame to its stream. Without a terminal every
+    /// frame is multiplexed (an 8-byte header naming the stream): bytes
+    /// bollard could not frame (`Console`: a header naming no stream, or a
+    /// frame cut short at the end) mean the stream is cut or is not what
+    /// the daemon should send, and are not handed over as output.
+    pub(crate) async fn deliver(&mut self, frame: LogOutput) -> std::result::Result<(), String> {
+        match (frame, self.stderr.as_mut()) {
+            (LogOutput::StdOut { message }, _) => self.stdout.send(message.into()).await,
+            (LogOutput::StdErr { message }, Some(stderr)) => stderr.send(message.into()).await,
+            (LogOutput::StdErr { message } | LogOutput::Console { message }, None) => {
+                self.stdout.send(message.into()).await;
+            }
+            (LogOutput::Console { message }, Some(_)) => {
+                return Err(format!(
+                    "the daemon sent {} bytes that are not a whole frame of the multiplexed stream",
+                    message.len()
+                ));
+            }
+            (LogOutput::StdIn { .. }, _) => {}
+        }
+        Ok(())
+    }
+
+    /// Ends both streams with an error naming what was cut and why.
+    pub(crate) fn cut(self, why: &str) {
+        let (host, container) = (&self.host, &self.container);
+        let error = |stream: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the {stream} of container {container} on the Docker daemon at {host} was cut \
+                     (output may be missing): {why}"
+                ),
+            )
+        };
+        let stream = if self.stderr.is_some() {
+            "stdout"
+        } else {
+            "output"
+        };
+        self.stdout.cut(error(stream));
+        if let Some(stderr) = self.stderr {
+            stderr.cut(error("stderr"));
+        }
+    }
+}
+
+/// An error and its sources, on one line.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Copies what the user writes to the container's stdin; the user's close

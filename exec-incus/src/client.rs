@@ -63,6 +63,25 @@ impl std::fmt::Debug for Tls {
 pub(crate) enum Stream {
     Unix(UnixStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// A connection this side only reads from: a write that finds the
+    /// daemon gone counts as written (see [`Client::receiving_websocket`]).
+    Receiving(Box<Stream>),
+}
+
+/// A write's result on a [`Stream::Receiving`]: the daemon closed the
+/// connection, which is for the reads to find out.
+fn written_anyway<T>(result: Poll<std::io::Result<T>>, written: T) -> Poll<std::io::Result<T>> {
+    match result {
+        Poll::Ready(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Poll::Ready(Ok(written))
+        }
+        other => other,
+    }
 }
 
 impl AsyncRead for Stream {
@@ -74,6 +93,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Receiving(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -87,6 +107,9 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Receiving(s) => {
+                written_anyway(Pin::new(s.as_mut()).poll_write(cx, buf), buf.len())
+            }
         }
     }
 
@@ -94,6 +117,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Receiving(s) => written_anyway(Pin::new(s.as_mut()).poll_flush(cx), ()),
         }
     }
 
@@ -101,6 +125,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Receiving(s) => written_anyway(Pin::new(s.as_mut()).poll_shutdown(cx), ()),
         }
     }
 }
@@ -241,11 +266,27 @@ impl Client {
                     tls.0
                         .connect(server_name.clone(), tcp)
                         .await
-                        .map_err(|source| match tls::pin_mismatch(&source) {
-                            Some(mismatch) => IncusError::PinMismatch {
+                        .map_err(|source| match tls::pin_refusal(&source) {
+                            Some(tls::PinRefusal::Mismatch { expected, found }) => {
+                                IncusError::PinMismatch {
+                                    address: self.address.clone(),
+                                    expected: expected.clone(),
+                                    found: found.clone(),
+                                }
+                            }
+                            Some(tls::PinRefusal::NotValidNow {
+                                fingerprint,
+                                validity,
+                                now,
+                            }) => IncusError::PinNotValidNow {
                                 address: self.address.clone(),
-                                expected: mismatch.expected.clone(),
-                                found: mismatch.found.clone(),
+                                fingerprint: fingerprint.clone(),
+                                validity: validity.clone(),
+                                now: now.clone(),
+                            },
+                            None if tls::is_version_refused(&source) => IncusError::TlsVersion {
+                                address: self.address.clone(),
+                                source,
                             },
                             None => IncusError::Tls {
                                 address: self.address.clone(),
@@ -359,20 +400,15 @@ impl Client {
             .get(hyper::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
-        let envelope = if is_json && !raw.is_empty() {
-            serde_json::from_slice::<Envelope>(&raw).map_err(|e| {
-                self.protocol(&what, format!("the answer is not the API's JSON: {e}"))
-            })?
+        let (error, metadata) = if is_json && !raw.is_empty() {
+            envelope(&raw).map_err(|message| self.protocol(&what, message))?
         } else {
-            Envelope {
-                error: String::new(),
-                metadata: serde_json::Value::Null,
-            }
+            (String::new(), serde_json::Value::Null)
         };
         Ok(Reply {
             status,
-            error: envelope.error,
-            metadata: envelope.metadata,
+            error,
+            metadata,
             headers,
             raw,
         })
@@ -390,6 +426,19 @@ impl Client {
     pub(crate) async fn websocket(&self, path: &str, what: &str) -> Result<WebSocket> {
         let stream = self.connect().await?;
         self.upgrade(stream, path, what).await
+    }
+
+    /// Opens a websocket to `path` that this side only reads from (a
+    /// command's stdout or stderr). The daemon pings such a socket and may
+    /// close it right after its last frame; tungstenite answers a ping
+    /// before it reads on, and a pong that finds the connection closed
+    /// failed the read — losing the frames already received, the output's
+    /// end among them. Here such a write counts as written, and the reads
+    /// find the frames, then the end.
+    pub(crate) async fn receiving_websocket(&self, path: &str, what: &str) -> Result<WebSocket> {
+        let stream = self.connect().await?;
+        self.upgrade(Stream::Receiving(Box::new(stream)), path, what)
+            .await
     }
 
     /// Upgrades a connection (from [`connect`](Client::connect)) to a
@@ -550,18 +599,9 @@ impl Events {
                 Message::Close(_) => break,
                 _ => continue,
             };
-            let Ok(event) = serde_json::from_slice::<Event>(data) else {
+            let Some(operation) = finished_operation(data) else {
                 continue;
             };
-            if event.kind != "operation" {
-                continue;
-            }
-            let Ok(operation) = serde_json::from_value::<Operation>(event.metadata) else {
-                continue;
-            };
-            if !operation.is_final() {
-                continue;
-            }
             {
                 let mut finished = self.lock();
                 let now = Instant::now();
@@ -591,6 +631,24 @@ impl Events {
             }
         }
     }
+}
+
+/// The operation an event announces the end of, if `data` is one.
+pub(crate) fn finished_operation(data: &[u8]) -> Option<Operation> {
+    let event = serde_json::from_slice::<Event>(data).ok()?;
+    if event.kind != "operation" {
+        return None;
+    }
+    let operation = serde_json::from_value::<Operation>(event.metadata).ok()?;
+    operation.is_final().then_some(operation)
+}
+
+/// An answer's body as [`Client::request`] reads it: the envelope, or why
+/// it is not the API's JSON.
+pub(crate) fn envelope(raw: &[u8]) -> std::result::Result<(String, serde_json::Value), String> {
+    serde_json::from_slice::<Envelope>(raw)
+        .map(|e| (e.error, e.metadata))
+        .map_err(|e| format!("the answer is not the API's JSON: {e}"))
 }
 
 /// `text` percent-encoded for a path segment or a query value.

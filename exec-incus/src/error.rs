@@ -64,6 +64,37 @@ pub enum IncusError {
         found: String,
     },
 
+    /// The server presented the pinned certificate outside its validity
+    /// period (expired, or not valid yet).
+    #[error(
+        "the Incus daemon at {address} presented the pinned certificate (SHA-256 {fingerprint}), \
+         but it is not valid now: {validity}, and it is {now}"
+    )]
+    PinNotValidNow {
+        /// The daemon's address.
+        address: String,
+        /// The certificate's fingerprint (hex).
+        fingerprint: String,
+        /// Its validity period, in words.
+        validity: String,
+        /// The time it was checked at.
+        now: String,
+    },
+
+    /// The server does not speak TLS 1.3, the only version exec-incus
+    /// accepts (as Incus itself speaks).
+    #[error(
+        "the Incus daemon at {address} does not speak TLS 1.3, the only version accepted \
+         (it offered an older one, or refused 1.3)"
+    )]
+    TlsVersion {
+        /// The daemon's address.
+        address: String,
+        /// The handshake's failure.
+        #[source]
+        source: io::Error,
+    },
+
     /// The TLS handshake failed for another reason.
     #[error("TLS handshake with the Incus daemon at {address} failed")]
     Tls {
@@ -161,6 +192,21 @@ pub enum IncusError {
         after: std::time::Duration,
     },
 
+    /// The daemon went away while a command ran (its events ended) and the
+    /// one answering now does not know the command's operation: it was
+    /// restarted, and how the command ended cannot be learnt.
+    #[error(
+        "the Incus daemon at {address} went away while the command ran (operation {operation}), \
+         and the daemon answering now does not know the operation: it was restarted, and how the \
+         command ended is unknown"
+    )]
+    OperationLost {
+        /// The daemon's address.
+        address: String,
+        /// The exec operation's id.
+        operation: String,
+    },
+
     /// The command could not be started in the instance.
     #[error("instance {instance:?} could not run the command: {message}")]
     ExecFailed {
@@ -208,13 +254,16 @@ impl IncusError {
                 _ => ErrorKind::Unavailable,
             },
             IncusError::PinMismatch { .. }
+            | IncusError::PinNotValidNow { .. }
+            | IncusError::TlsVersion { .. }
             | IncusError::Tls { .. }
             | IncusError::NotTrusted { .. } => ErrorKind::PermissionDenied,
             IncusError::NotFound { .. } => ErrorKind::NotFound,
             IncusError::NotRunning { .. }
             | IncusError::Http { .. }
             | IncusError::WebSocket { .. }
-            | IncusError::Timeout { .. } => ErrorKind::Unavailable,
+            | IncusError::Timeout { .. }
+            | IncusError::OperationLost { .. } => ErrorKind::Unavailable,
             IncusError::Api { status, .. } => match status {
                 400 => ErrorKind::Invalid,
                 403 => ErrorKind::PermissionDenied,

@@ -77,6 +77,9 @@ mod builder;
 mod client;
 mod error;
 mod files;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod process;
 mod tls;
 

@@ -192,6 +192,17 @@ impl IncusTransport {
             let path = secret(fd).map(path);
             async move { client.websocket(&path?, &format!("fd {fd}")).await }
         };
+        // A socket whose writes may find the daemon gone once the output
+        // ended (see `Client::receiving_websocket`): the output sockets,
+        // and the terminal, whose keys are of no use once it closed.
+        let receiving = |fd: &'static str| {
+            let path = secret(fd).map(path);
+            async move {
+                client
+                    .receiving_websocket(&path?, &format!("fd {fd}"))
+                    .await
+            }
+        };
         let (control_sender, control_receiver) = mpsc::unbounded_channel();
         let BackendPipes {
             stdin: from_user,
@@ -202,14 +213,15 @@ impl IncusTransport {
         if command.pty().is_some() {
             // Interactive: one socket both ways (the terminal), and control,
             // which the daemon waits for before the command runs.
-            let (terminal, control) = tokio::try_join!(socket("0"), socket("control"))?;
+            let (terminal, control) = tokio::try_join!(receiving("0"), socket("control"))?;
             drop(err_sink);
             let (keys, screen) = terminal.split();
             // The daemon waits for both directions to end before the
             // operation does: once the command's output ended, so does ours.
             let (output_ended, ended) = tokio::sync::oneshot::channel();
+            let stream = self.stream("output");
             tokio::spawn(async move {
-                read_output(screen, out_sink).await;
+                read_output(screen, out_sink, stream).await;
                 let _ = output_ended.send(());
             });
             tokio::spawn(forward_keys(keys, from_user, ended));
@@ -223,7 +235,7 @@ impl IncusTransport {
             // and there is nothing left to signal. Any other failure fails
             // the start.
             let (control, data) = tokio::join!(socket("control"), async {
-                tokio::try_join!(socket("0"), socket("1"), socket("2"))
+                tokio::try_join!(socket("0"), receiving("1"), receiving("2"))
             });
             let (stdin, stdout, stderr) = data?;
             let control = match control {
@@ -231,8 +243,8 @@ impl IncusTransport {
                 Err(IncusError::Api { .. }) => None,
                 Err(e) => return Err(e),
             };
-            tokio::spawn(read_output(stdout, out_sink));
-            tokio::spawn(read_output(stderr, err_sink));
+            tokio::spawn(read_output(stdout, out_sink, self.stream("stdout")));
+            tokio::spawn(read_output(stderr, err_sink, self.stream("stderr")));
             tokio::spawn(forward_stdin(stdin, from_user, exited.clone()));
             if let Some(control) = control {
                 tokio::spawn(run_control(control, control_receiver, exited));
@@ -255,6 +267,16 @@ impl IncusTransport {
         };
         Ok(Launched::new(control, ending.exit()))
     }
+
+    /// Names an output stream of the command, for the error of a cut stream.
+    fn stream(&self, name: &'static str) -> Stream {
+        Stream {
+            name,
+            instance: self.target.instance.clone(),
+            address: self.target.client.address().to_owned(),
+        }
+    }
+
     fn not_found(&self, message: String) -> IncusError {
         let what = match self.target.client.project() {
             Some(project) => format!("instance {:?} in project {project:?}", self.target.instance),
@@ -313,14 +335,14 @@ fn argv(command: &PreparedCommand) -> Vec<String> {
 
 /// What goes to the operation's control socket.
 #[derive(Debug, Clone, Copy)]
-enum ControlMessage {
+pub(crate) enum ControlMessage {
     Signal(i32),
     Resize(PtySize),
 }
 
 impl ControlMessage {
     /// The daemon's JSON for it (`window-resize` takes its numbers as strings).
-    fn json(self) -> String {
+    pub(crate) fn json(self) -> String {
         match self {
             ControlMessage::Signal(signal) => {
                 serde_json::json!({"command": "signal", "signal": signal})
@@ -418,6 +440,14 @@ impl Ending {
             match client.operation(&self.operation).await? {
                 Some(operation) if operation.is_final() => return Ok(operation),
                 Some(_) => {}
+                // The listener broke first: the daemon went away, and the
+                // one answering now (restarted) does not know the operation.
+                None if !self.events.is_alive() => {
+                    return Err(IncusError::OperationLost {
+                        address: client.address().to_owned(),
+                        operation: self.operation.clone(),
+                    });
+                }
                 None => {
                     return Err(IncusError::Protocol {
                         address: client.address().to_owned(),
@@ -480,22 +510,47 @@ impl Ending {
     }
 }
 
+/// An output stream of a command, named for the error of a cut stream.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    /// `stdout`, `stderr`, or `output` (a terminal).
+    pub(crate) name: &'static str,
+    pub(crate) instance: String,
+    pub(crate) address: String,
+}
+
 /// Reads one output socket into its pipe until the daemon's end-of-stream
-/// frame (an empty text frame); the connection drop that follows, or any
-/// other end, ends the stream too.
-async fn read_output(
+/// frame (an empty text frame; the connection drop that follows is
+/// normal) or a close frame. A socket that breaks or ends before either
+/// was cut: the user's stream ends with an error saying so instead of EOF.
+pub(crate) async fn read_output(
     mut ws: impl futures_util::Stream<Item = std::result::Result<Message, WsError>> + Unpin,
     mut sink: OutputSink,
+    stream: Stream,
 ) {
-    while let Some(Ok(message)) = ws.next().await {
-        match message {
-            Message::Binary(data) => sink.send(Vec::from(data)).await,
-            Message::Text(text) if text.is_empty() => break,
-            Message::Text(text) => sink.write(text.as_bytes()).await,
-            Message::Close(_) => break,
-            _ => {}
+    let why = loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(data))) => sink.send(Vec::from(data)).await,
+            Some(Ok(Message::Text(text))) if text.is_empty() => return,
+            Some(Ok(Message::Text(text))) => sink.write(text.as_bytes()).await,
+            Some(Ok(Message::Close(_))) => return,
+            Some(Ok(_)) => {}
+            Some(Err(error)) => break format!("the websocket broke: {error}"),
+            None => break "the websocket ended without the end-of-output frame".to_owned(),
         }
-    }
+    };
+    let Stream {
+        name,
+        instance,
+        address,
+    } = stream;
+    sink.cut(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!(
+            "the {name} of the command in instance {instance:?} on the Incus daemon at {address} \
+             was cut (output may be missing): {why}"
+        ),
+    ));
 }
 
 /// Forwards what the user writes as binary frames; the end of stdin as the

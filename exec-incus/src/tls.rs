@@ -7,9 +7,11 @@
 //! [`PinnedServer`]: it accepts exactly the certificate whose SHA-256
 //! fingerprint is pinned, and still verifies the handshake signatures with
 //! the provider's algorithms, so only the holder of that certificate's key
-//! gets through. There is no way to turn verification off.
+//! gets through; the pinned certificate must also be within its validity
+//! period. There is no way to turn verification off.
 
 use crate::error::{IncusError, Result};
+use exec_core::backend::x509::{Summary, utc};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
@@ -112,12 +114,23 @@ pub(crate) struct PinnedServer {
 }
 
 /// The typed reason a pinned handshake failed, kept in the rustls error so
-/// the caller can report both fingerprints without parsing a message.
+/// the caller can report what was expected and what was found without
+/// parsing a message.
 #[derive(Debug, thiserror::Error)]
-#[error("the server certificate's fingerprint is {found}, {expected} is pinned")]
-pub(crate) struct PinMismatch {
-    pub(crate) expected: String,
-    pub(crate) found: String,
+pub(crate) enum PinRefusal {
+    /// Another certificate than the pinned one.
+    #[error("the server certificate's fingerprint is {found}, {expected} is pinned")]
+    Mismatch { expected: String, found: String },
+    /// The pinned certificate, outside its validity period (or with one
+    /// that cannot be read).
+    #[error("the pinned certificate is not valid now")]
+    NotValidNow {
+        fingerprint: String,
+        /// The certificate's validity, in words.
+        validity: String,
+        /// The time it was checked at, in words.
+        now: String,
+    },
 }
 
 impl ServerCertVerifier for PinnedServer {
@@ -127,18 +140,32 @@ impl ServerCertVerifier for PinnedServer {
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let found = fingerprint(end_entity.as_ref());
-        if found == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
+        let refuse = |refusal| {
             Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
-                    expected: self.pin.clone(),
-                    found,
-                }))),
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(refusal))),
             ))
+        };
+        let found = fingerprint(end_entity.as_ref());
+        if found != self.pin {
+            return refuse(PinRefusal::Mismatch {
+                expected: self.pin.clone(),
+                found,
+            });
+        }
+        // The pin says which certificate; its dates still say when.
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        match Summary::parse(end_entity.as_ref()) {
+            Some(summary) if summary.valid_at(now) => Ok(ServerCertVerified::assertion()),
+            summary => refuse(PinRefusal::NotValidNow {
+                fingerprint: found,
+                validity: summary.map_or_else(
+                    || "its validity period cannot be read".to_owned(),
+                    |s| format!("valid from {} to {}", utc(s.not_before), utc(s.not_after)),
+                ),
+                now: utc(now),
+            }),
         }
     }
 
@@ -197,14 +224,29 @@ pub(crate) fn client_config(
     Ok(Arc::new(config))
 }
 
-/// The pin mismatch inside a failed handshake, if that is why it failed.
-pub(crate) fn pin_mismatch(error: &std::io::Error) -> Option<&PinMismatch> {
-    let inner = error.get_ref()?;
-    let rustls_error = inner.downcast_ref::<rustls::Error>()?;
-    match rustls_error {
+/// Why the pinned handshake was refused, if the pin is why.
+pub(crate) fn pin_refusal(error: &std::io::Error) -> Option<&PinRefusal> {
+    match rustls_error(error)? {
         rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
-            other.0.downcast_ref::<PinMismatch>()
+            other.0.downcast_ref::<PinRefusal>()
         }
         _ => None,
     }
+}
+
+/// The rustls error inside a failed handshake.
+fn rustls_error(error: &std::io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// Whether the handshake failed because the server does not speak TLS 1.3
+/// (it offered an older version, or refused ours).
+pub(crate) fn is_version_refused(error: &std::io::Error) -> bool {
+    matches!(
+        rustls_error(error),
+        Some(
+            rustls::Error::PeerIncompatible(_)
+                | rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)
+        )
+    )
 }

@@ -133,6 +133,36 @@ async fn three_hundred_fast_commands_each_give_their_exit_code() {
     }
 }
 
+/// The daemon may ping an output socket and close it right after its last
+/// frame: the pong tungstenite then owed failed the read, and every frame
+/// still to be read — the output and its end — was lost (4 to 7 of 200
+/// such commands at once lost their output, silently, before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_commands_at_once_each_deliver_all_their_output() {
+    let Some(daemon) = daemon() else { return };
+    let executor = Arc::new(unix(&daemon, "two-hundred"));
+    let mut runs = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let executor = executor.clone();
+        runs.spawn(async move {
+            let command = format!("sh -c 'echo out-{i}; echo err-{i} >&2; exit 3'");
+            let process = executor
+                .create_process(command.as_str().into(), ExecOptions::new())
+                .unwrap();
+            let output = step(&command, process.output())
+                .await
+                .unwrap_or_else(|e| panic!("{command}: {}", report(&e)));
+            (i, output)
+        });
+    }
+    while let Some(run) = runs.join_next().await {
+        let (i, output) = run.unwrap();
+        assert_eq!(output.stdout_lossy(), format!("out-{i}\n"));
+        assert_eq!(output.stderr_lossy(), format!("err-{i}\n"));
+        assert_eq!(output.status.code(), Some(3));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_program_is_not_found_but_exit_127_is_a_code() {
     let Some(daemon) = daemon() else { return };

@@ -109,6 +109,33 @@ pub fn peak_rss() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// This process's resident memory now in bytes (`VmRSS`).
+pub fn rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The live processes whose command line (`/proc/<pid>/cmdline`, its
+/// words joined by spaces) contains `text`.
+pub fn processes_running(text: &str) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|s| !s.ended())
+        .filter(|s| {
+            std::fs::read(format!("/proc/{}/cmdline", s.pid)).is_ok_and(|line| {
+                let line: Vec<u8> = line
+                    .into_iter()
+                    .map(|b| if b == 0 { b' ' } else { b })
+                    .collect();
+                String::from_utf8_lossy(&line).contains(text)
+            })
+        })
+        .map(|s| s.pid)
+        .collect()
+}
+
 /// Resets [`peak_rss`] to the current resident size (Linux ≥ 4.0); whether
 /// the kernel took it.
 pub fn reset_peak_rss() -> bool {
@@ -125,6 +152,10 @@ mod tests {
         assert!(matches!(me.state, 'R' | 'S'));
         assert!(open_fds() >= 3);
         assert!(peak_rss().unwrap() > 0);
+        assert!(rss().unwrap() > 0);
+        let me = i32::try_from(std::process::id()).unwrap();
+        let name = std::env::args().next().unwrap();
+        assert!(processes_running(&name).contains(&me));
         assert!(zombie_children().is_empty());
     }
 

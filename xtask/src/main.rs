@@ -16,34 +16,50 @@
 //! - `daemons` — starts the test daemons, prints the environment that points
 //!   tests at them, and stops them when standard input ends (for running
 //!   single tests by hand).
+//! - `fuzz [TARGET] [--seconds N]` — the fuzz targets of `fuzz/` under
+//!   cargo-fuzz (see `fuzz.rs`); `ci` runs each for 15 s.
+//! - `soak [native | docker | incus] [--runs N]` — the long runs of `soak/`
+//!   (see `soak.rs`).
 //!
 //! Only the standard library is used, so this builds in seconds on a fresh machine.
 
 mod bench;
 mod docker;
+mod fuzz;
 mod incus;
 mod provision;
+mod soak;
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const USAGE: &str = "usage: cargo xtask <test-all | checks | ci | bench>
+const USAGE: &str = "usage: cargo xtask <test-all | checks | ci | bench | daemons | fuzz | soak>
 
   test-all   every test of the workspace, every feature on, daemons required
   checks     fmt check, clippy -D warnings, docs -D warnings, each crate built alone
-  ci         checks, then test-all
+  ci         checks, test-all, then each fuzz target for 15 s
   bench      benchmarks beside their baselines, medians and ratios; writes
              BENCHMARKS.md and docs/bench.svg (--quick: short, report under target/)
-  daemons    start the test daemons, print their environment, stop them at end of input";
+  daemons    start the test daemons, print their environment, stop them at end of input
+  fuzz       [TARGET] [--seconds N]: the fuzz targets (cargo-fuzz), N s each (30)
+  soak       [native | docker | incus] [--runs N]: 10,000 native runs (also as PID 1),
+             1,000 Docker and 1,000 Incus runs, and what they left behind";
+
+/// How long `ci` runs each fuzz target.
+const CI_FUZZ_SECONDS: &str = "15";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test-all") => test_all(),
         Some("checks") => checks(),
-        Some("ci") => checks().and_then(|()| test_all()),
+        Some("ci") => checks()
+            .and_then(|()| test_all())
+            .and_then(|()| fuzz::fuzz(&["--seconds".to_owned(), CI_FUZZ_SECONDS.to_owned()])),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("soak") => soak::soak(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("daemons") => daemons(),
         Some("-h" | "--help" | "help") => {

@@ -87,6 +87,7 @@
 
 pub(crate) mod in_flight;
 mod managed;
+pub mod x509;
 
 pub use crate::pipes::{BackendPipes, OutputSink};
 pub use crate::settings::PreparedCommand;
