@@ -89,7 +89,8 @@ impl Transport for DockerTransport {
             end,
         };
         tokio::spawn(output.pump());
-        tokio::spawn(forward_stdin(pipes.stdin, input, exited));
+        let in_terminal = command.pty().is_some();
+        tokio::spawn(forward_stdin(pipes.stdin, input, exited, in_terminal));
         let control = ContainerControl {
             client: self.client.clone(),
             container: container.clone(),
@@ -664,15 +665,23 @@ fn describe(error: &dyn std::error::Error) -> String {
 }
 
 /// Copies what the user writes to the container's stdin; the user's close
-/// becomes EOF for the command (a half-close of the attach connection).
+/// becomes EOF for the command (a half-close of the attach connection),
+/// except in a terminal, whose connection stays open until the exit.
 async fn forward_stdin(
     mut from_user: DuplexStream,
     mut to_container: Pin<Box<dyn AsyncWrite + Send>>,
     mut exited: Exited,
+    in_terminal: bool,
 ) {
     tokio::select! {
         copied = tokio::io::copy(&mut from_user, &mut to_container) => {
-            if copied.is_ok() {
+            if in_terminal {
+                // With a TTY the daemon ends the attach's output when its
+                // stdin ends (moby's attach closes stdout with stdin), so
+                // what the command prints after would be lost; in a
+                // terminal `^D` is end of input, as on the other backends.
+                exited.wait().await;
+            } else if copied.is_ok() {
                 let _ = to_container.shutdown().await;
             }
         }
