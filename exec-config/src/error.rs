@@ -88,7 +88,7 @@ impl fmt::Display for Location {
 /// assert_eq!(
 ///     err.to_string(),
 ///     "executors.yaml:5:5: entry app:shell: unknown field \"defualt_env\"; did you mean \"default_env\"?; \
-///      valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots"
+///      valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots, max_running"
 /// );
 /// # #[cfg(feature = "native")]
 /// if let ConfigError::UnknownField { location, field, suggestion, .. } = &err {

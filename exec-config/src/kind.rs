@@ -87,7 +87,7 @@ use std::sync::Arc;
 /// assert_eq!(
 ///     err.to_string(),
 ///     "typo.yaml:1:36: entry app:near: unknown field \"hots\"; did you mean \"host\"?; valid fields: \
-///      name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots, host, port"
+///      name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots, max_running, host, port"
 /// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

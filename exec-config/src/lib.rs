@@ -13,6 +13,7 @@
 //! | `default_env` | map | the child's environment (a call's `env` is merged over it); nothing else of the host's environment reaches the child |
 //! | `command_whitelist` | list of strings | the only commands allowed, compared word by word after shell-like splitting; absent allows all, and a present one must list at least one command (`command_whitelist:` with nothing under it, or `[]`, is an error) |
 //! | `output_encoding` | string | decode output from this encoding into UTF-8 (`cp949`, `euc-kr`, `shift_jis`, `gbk`, `windows-1252`, …); the labels of WHATWG's "replacement" encoding (`iso-2022-kr`, `hz-gb-2312`, …), which would turn all output into one U+FFFD, are an error |
+//! | `max_running` | integer ≥ 1 | at most this many of the executor's processes run at once; a `start` beyond it fails at once with `TooManyProcesses` (kind `Unavailable`); a process counts from its start until its end is known (`wait`, `Exited`), it is closed or dropped. Absent: no limit |
 //! | `meta` | anything | ignored (Wippy's entry metadata) |
 //!
 //! Kinds: `exec.native` (feature `native`, on by default), `exec.docker`

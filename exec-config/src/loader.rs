@@ -45,6 +45,7 @@ pub const COMMON_FIELDS: &[&str] = &[
     "output_encoding",
     "env_allow",
     "work_dir_roots",
+    "max_running",
 ];
 
 /// Fields of a file's top level (the `namespace:` + `entries:` form).
@@ -535,6 +536,19 @@ impl FileLoad<'_> {
                 let id = entries
                     .get(&index)
                     .map(|e| format!("{namespace}:{}", e.name));
+                let executor = match entries.get(&index).and_then(|e| e.max_running) {
+                    Some(max) => {
+                        let scope = format!(
+                            "executor {:?} (max_running)",
+                            id.as_deref().unwrap_or(executor.id())
+                        );
+                        Arc::new(exec_core::LimitedExecutor::new(
+                            executor,
+                            exec_core::ProcessLimit::new(scope, max),
+                        )) as Arc<dyn exec_core::Executor>
+                    }
+                    None => executor,
+                };
                 built.push(LoadedEntry {
                     index,
                     id: id.unwrap_or_else(|| executor.id().to_owned()),
@@ -749,6 +763,7 @@ struct CheckedEntry {
     output_encoding: Option<&'static OutputEncoding>,
     env_allow: Option<EnvAllow>,
     work_dir_roots: Vec<String>,
+    max_running: Option<usize>,
 }
 
 impl CheckedEntry {
@@ -947,6 +962,7 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
             output_encoding: None,
             env_allow: None,
             work_dir_roots: Vec::new(),
+            max_running: None,
         };
         while let Some(key) = map.next_key_seed(KeySeed {
             check,
@@ -1019,6 +1035,21 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_> {
                             }
                         },
                     })?;
+                }
+                "max_running" => {
+                    let value: serde_yaml::Value = map.next_value()?;
+                    let max = value
+                        .as_u64()
+                        .filter(|&n| n > 0)
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| {
+                            check.invalid(
+                                "max_running",
+                                "it is not a whole number of 1 or more (how many of this \
+                                 executor's processes may run at once)",
+                            )
+                        })?;
+                    entry.max_running = Some(max);
                 }
                 _ => {
                     // `meta`, and the kind's own fields (checked in the kind's pass).

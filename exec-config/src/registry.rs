@@ -213,6 +213,33 @@ impl Registry {
         Ok(())
     }
 
+    /// Makes every process of every executor now in the registry count
+    /// against `limit` (over an entry's own `max_running`): a start past it
+    /// fails with [`Error::TooManyProcesses`](exec_core::Error::TooManyProcesses).
+    /// The `exec-lua` runner's `--max-processes` is this.
+    ///
+    /// ```
+    /// # #[cfg(feature = "native")] {
+    /// use exec_core::ProcessLimit;
+    ///
+    /// let mut registry = exec_config::Registry::from_yaml(
+    ///     "- { name: a, kind: exec.native }\n- { name: b, kind: exec.native }",
+    ///     std::path::Path::new("inline.yaml"),
+    ///     Some("app"),
+    /// )?;
+    /// let limit = ProcessLimit::new("this program (--max-processes)", 64);
+    /// registry.limit_processes(&limit);
+    /// assert_eq!(registry.get("app:a")?.id(), "app:a");
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn limit_processes(&mut self, limit: &Arc<exec_core::ProcessLimit>) {
+        for executor in self.executors.values_mut() {
+            let limited = exec_core::LimitedExecutor::new(executor.clone(), Arc::clone(limit));
+            *executor = Arc::new(limited);
+        }
+    }
+
     pub(crate) fn insert_unchecked(&mut self, id: String, executor: Arc<dyn Executor>) {
         self.executors.insert(id, executor);
     }

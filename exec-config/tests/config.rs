@@ -61,7 +61,7 @@ fn a_bare_list_takes_the_callers_namespace_and_a_files_own_wins() {
 const BAD_FILES: &[(&str, &str)] = &[
     (
         "unknown_field",
-        r#"tests/bad/unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots"#,
+        r#"tests/bad/unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots, max_running"#,
     ),
     (
         "wrong_type",
@@ -157,7 +157,7 @@ const BAD_FILES: &[(&str, &str)] = &[
     ),
     (
         "bom_then_unknown_field",
-        r#"tests/bad/bom_then_unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots"#,
+        r#"tests/bad/bom_then_unknown_field.yaml:5:5: entry app:shell: unknown field "defualt_env"; did you mean "default_env"?; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots, max_running"#,
     ),
     (
         "replacement_encoding",
@@ -356,7 +356,7 @@ fn a_utf8_bom_is_skipped_and_positions_stay_right() {
     assert_eq!(err.to_string(), without.to_string());
     assert_eq!(
         err.to_string(),
-        r#"col.yaml:2:41: entry app:a: unknown field "x"; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots"#
+        r#"col.yaml:2:41: entry app:a: unknown field "x"; valid fields: name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots, max_running"#
     );
 }
 

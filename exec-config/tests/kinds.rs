@@ -244,7 +244,7 @@ fn the_loaders_policy_reaches_the_settings_and_the_registry() {
 
 #[test]
 fn a_kinds_own_fields_are_checked_with_positions() {
-    let common = "name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots";
+    let common = "name, kind, meta, default_work_dir, default_env, command_whitelist, output_encoding, env_allow, work_dir_roots, max_running";
     let cases = [
         (
             "namespace: t\nentries:\n  - name: hi\n    kind: test.dry\n    lable: x\n",

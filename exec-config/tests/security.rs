@@ -307,3 +307,70 @@ fn bad_env_allow_and_work_dir_roots_fail_the_load_where_they_are_written() {
         assert_eq!(exec_core::report(&err), expected);
     }
 }
+
+#[test]
+fn a_bad_max_running_fails_the_load_naming_the_field() {
+    // Past u64, serde_yaml's own message ("invalid type: integer …") names it.
+    let err = Registry::from_yaml(
+        "- { name: a, kind: exec.native, max_running: 99999999999999999999999 }",
+        Path::new("bad.yaml"),
+        Some("app"),
+    )
+    .unwrap_err();
+    assert!(exec_core::report(&err).contains("entry app:a: field \"max_running\""));
+    for value in ["0", "-1", "1.5", "two", "[2]", "null"] {
+        let yaml = format!("- {{ name: a, kind: exec.native, max_running: {value} }}");
+        let err = Registry::from_yaml(&yaml, Path::new("bad.yaml"), Some("app")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{value}");
+        let report = exec_core::report(&err);
+        assert!(
+            report.starts_with("bad.yaml:1:")
+                && report.contains(
+                    "entry app:a: field \"max_running\": it is not a whole number of 1 or more"
+                ),
+            "{value}: {report}"
+        );
+    }
+}
+
+#[test]
+fn max_running_bounds_the_processes_of_its_executor_only() {
+    let registry = Registry::from_yaml(
+        "- { name: one, kind: exec.native, max_running: 1 }\n- { name: free, kind: exec.native }",
+        Path::new("limits.yaml"),
+        Some("app"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let one = registry.get("app:one").unwrap();
+        let first = one
+            .create_process(["/bin/sleep", "5"].into(), exec_core::ExecOptions::new())
+            .unwrap();
+        first.start().await.unwrap();
+        let second = one
+            .create_process(["/bin/true"].into(), exec_core::ExecOptions::new())
+            .unwrap();
+        let err = second.start().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            err.to_string(),
+            "too many processes: executor \"app:one\" (max_running) allows 1 running at once"
+        );
+        // Another executor is not bounded by it.
+        let free = registry.get("app:free").unwrap();
+        let other = free
+            .create_process(["/bin/true"].into(), exec_core::ExecOptions::new())
+            .unwrap();
+        other.start().await.unwrap();
+        assert_eq!(other.wait().await.unwrap().code(), Some(0));
+        // The slot comes back with the end of the first.
+        first.signal(9).await.unwrap();
+        first.wait().await.unwrap();
+        second.start().await.unwrap();
+        assert_eq!(second.wait().await.unwrap().code(), Some(0));
+    });
+}

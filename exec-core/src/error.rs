@@ -179,6 +179,16 @@ pub enum Error {
         what: String,
     },
 
+    /// A start refused because as many processes as a limit allows are
+    /// running ([`ProcessLimit`](crate::ProcessLimit)).
+    #[error("too many processes: {scope} allows {limit} running at once")]
+    TooManyProcesses {
+        /// What the limit bounds, e.g. `executor "app:shell" (max_running)`.
+        scope: String,
+        /// How many may run at once.
+        limit: usize,
+    },
+
     /// A daemon or service cannot be reached or refused to serve.
     #[error("{what} is unavailable")]
     Unavailable {
@@ -340,7 +350,7 @@ impl Error {
             Error::ExecutorNotFound { .. }
             | Error::ProgramNotFound { .. }
             | Error::NotFound { .. } => ErrorKind::NotFound,
-            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Unavailable { .. } | Error::TooManyProcesses { .. } => ErrorKind::Unavailable,
             Error::Timeout { .. } | Error::CloseTimedOut { .. } => ErrorKind::Timeout,
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::Io { source, .. } => io_kind(source.kind()),

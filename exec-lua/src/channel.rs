@@ -477,6 +477,12 @@ async fn select(caller: &Caller, cases: &[Case], default: bool) -> mlua::Result<
         .filter(|(_, case)| case.send.is_none())
         .filter_map(|(index, case)| case.core.source_future().map(|f| (index, f)))
         .collect();
+    // Only another coroutine can complete a wait no source feeds.
+    let _parked = if sources.is_empty() {
+        caller.park()
+    } else {
+        None
+    };
     let done = std::future::poll_fn(|cx| {
         if let Some(done) = op.take(cx.waker()) {
             return Poll::Ready(Ok(done));

@@ -314,6 +314,7 @@
 mod channel;
 mod coroutines;
 pub mod errors;
+mod limits;
 mod module;
 mod options;
 mod process;
@@ -329,6 +330,7 @@ mod time;
 
 pub use errors::register_errors;
 pub use exec_config::Registry;
+pub use limits::{CHECK_EVERY, DEFAULT_MEMORY_LIMIT, StopReason, Stopper, stopper};
 pub use mlua;
 pub use module::register;
 #[doc(hidden)]

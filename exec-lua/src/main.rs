@@ -1,16 +1,24 @@
 //! `exec-lua`: runs a Lua script with Wippy's `exec` module.
 //!
 //! ```text
-//! exec-lua [--config FILE]... [--allow-file-access] [-e CHUNK]... SCRIPT [ARGS]...
+//! exec-lua [--config FILE]... [--allow-file-access] [--memory-limit SIZE]
+//!         [--timeout DURATION] [--max-processes N] [-e CHUNK]... SCRIPT [ARGS]...
 //! exec-lua --check FILE...
 //! ```
+//!
+//! What the script may consume is bounded: its Lua memory (`--memory-limit`,
+//! 1 GiB by default; past it the script gets "not enough memory"), its time
+//! (`--timeout`, none by default: exit 124), how many commands it runs at
+//! once (`--max-processes`, 256). A deadlocked script (every coroutine waiting
+//! on a channel nothing can complete) ends with an error at once. A signal
+//! stops even a script in a loop that never calls exec.
 //!
 //! Exit status: 0 when the script ran to its end, 1 when it raised an error
 //! (message and traceback on stderr; an error in a coroutine the script
 //! started with `coroutine.spawn` is raised in the main flow, with that
 //! coroutine's traceback), 2 for bad usage, a script that cannot be
 //! read, or a config that does not load (the loader's message names the file,
-//! line, entry and field). `os.exit(n)` ends with `n` after the children are
+//! line, entry and field), 124 when `--timeout` passed. `os.exit(n)` ends with `n` after the children are
 //! cleaned up; SIGINT, SIGTERM, SIGHUP and SIGQUIT end with 128+n (130, 143,
 //! 129, 131), likewise.
 //!
@@ -51,6 +59,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -70,7 +79,8 @@ const DEFAULT_CONFIG: &str = include_str!("default.yaml");
              in Docker or in Incus, as the config allows.",
     after_help = "Without --config, the executor app:shell runs host commands with \
                   PATH=/usr/local/bin:/usr/bin:/bin and LANG=C.UTF-8.\n\
-                  Exit status: 0 success, 1 the script raised an error, 2 bad usage or config."
+                  Exit status: 0 success, 1 the script raised an error, 2 bad usage or config, \
+                  124 --timeout passed, 128+n signal n."
 )]
 struct Cli {
     /// Load executors from this YAML file (repeatable); a bare list of entries
@@ -94,6 +104,25 @@ struct Cli {
     /// nothing else.
     #[arg(long)]
     allow_file_access: bool,
+
+    /// The most memory the script's Lua state may hold: a number of bytes
+    /// with an optional unit (KiB, MiB, GiB; K, M, G alike), or `none`; past
+    /// it an allocation fails with "not enough memory" and the script, unless
+    /// it catches that, ends with status 1
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_memory_limit)]
+    memory_limit: MemoryLimit,
+
+    /// End the script after this long (`30s`, `5m`, `1h30m`, or seconds such
+    /// as `2.5`): what it started is killed and the runner exits with 124
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
+
+    /// At most this many commands of the script run at once, over every
+    /// executor (each entry's own `max_running` holds too); a start past it
+    /// fails with an UNAVAILABLE error value ("too many processes")
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PROCESSES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_processes: u32,
 
     /// Check config files and list their entries; run nothing
     #[arg(
@@ -154,7 +183,14 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     let registry = match load_registry(&cli.config) {
-        Ok(registry) => registry,
+        Ok(mut registry) => {
+            let max = usize::try_from(cli.max_processes).unwrap_or(usize::MAX);
+            registry.limit_processes(&exec_core::ProcessLimit::new(
+                "the script (exec-lua --max-processes)",
+                max,
+            ));
+            registry
+        }
         Err(message) => {
             eprintln!("exec-lua: {message}");
             return ExitCode::from(EXIT_USAGE);
@@ -209,6 +245,88 @@ fn main() -> ExitCode {
 
 /// How long the runner waits, at exit, for what it killed to be reaped.
 const REAP_LIMIT: Duration = Duration::from_secs(10);
+
+/// `--max-processes` unless told otherwise.
+const DEFAULT_MAX_PROCESSES: u32 = 256;
+
+/// The exit status when `--timeout` passed, as `timeout(1)`'s.
+const EXIT_TIMEOUT: u8 = 124;
+
+/// How long a stopped script (a signal, `--timeout`) has to unwind before the
+/// runner kills and reaps what it started and exits on its own: only a long
+/// call into C or a `__gc` finalizer, which Lua runs with hooks off, takes
+/// that long.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// `--memory-limit`: bytes, or none.
+#[derive(Debug, Clone, Copy)]
+struct MemoryLimit(Option<usize>);
+
+impl std::fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("none"),
+            Some(bytes) if bytes % (1 << 30) == 0 => write!(f, "{}GiB", bytes >> 30),
+            Some(bytes) if bytes % (1 << 20) == 0 => write!(f, "{}MiB", bytes >> 20),
+            Some(bytes) if bytes % (1 << 10) == 0 => write!(f, "{}KiB", bytes >> 10),
+            Some(bytes) => write!(f, "{bytes} bytes"),
+        }
+    }
+}
+
+/// The smallest `--memory-limit`: the state and its modules take about
+/// 300 KiB before a script runs.
+const MIN_MEMORY_LIMIT: usize = 1 << 20;
+
+fn parse_memory_limit(text: &str) -> Result<MemoryLimit, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(MemoryLimit(None));
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 512MiB, 2GiB or none"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => return Err(format!("unknown unit {other:?} (B, KiB, MiB or GiB)")),
+    };
+    let bytes = number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes < MIN_MEMORY_LIMIT {
+        return Err(format!(
+            "{text:?} is below the smallest limit, 1MiB (the state itself needs some)"
+        ));
+    }
+    Ok(MemoryLimit(Some(bytes)))
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))?
+        }
+        Ok(_) => return Err(format!("{text:?} is not a duration above 0")),
+        Err(_) => {
+            let duration: jiff::SignedDuration = text
+                .parse()
+                .map_err(|e| format!("{text:?} is not a duration such as 30s, 5m or 1h30m: {e}"))?;
+            Duration::try_from(duration)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("{text:?} is not a duration above 0"))?
+        }
+    };
+    Ok(duration)
+}
 
 /// A script to run: its source and its chunk name.
 struct Script {
@@ -340,6 +458,17 @@ async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
             return EXIT_SCRIPT_ERROR;
         }
     };
+    let (stop_sender, mut stopped) = watch::channel(None::<u8>);
+    let unwound = Arc::new(AtomicBool::new(false));
+    if let Some(stopper) = exec_lua::stopper(&lua) {
+        tokio::spawn(watchdog(
+            terminated,
+            cli.timeout,
+            stopper,
+            stop_sender,
+            Arc::clone(&unwound),
+        ));
+    }
     let chunks = async {
         for (i, chunk) in cli.execute.iter().enumerate() {
             let name = if cli.execute.len() == 1 {
@@ -361,16 +490,26 @@ async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
         code = exit_requested.wait_for(Option::is_some) => {
             Ok(Some(code.ok().and_then(|code| *code).map_or(0, i32::from)))
         }
-        code = terminated => Ok(Some(i32::from(code))),
+        _ = stopped.wait_for(Option::is_some) => Ok(None),
     };
+    unwound.store(true, Ordering::Release);
     // A terminal still attached (the runner ends early) ends with it; the
     // host terminal is as it was before anything is said on it.
     exec_lua::end_terminal();
-    let code = match ended {
-        Ok(None) => 0,
-        Ok(Some(code)) => u8::try_from(code).unwrap_or(EXIT_SCRIPT_ERROR),
-        Err(message) => {
+    let stop = *stopped.borrow();
+    let code = match (stop, ended) {
+        // Stopped: the script's error is the stop itself.
+        (Some(code), _) => code,
+        (None, Ok(None)) => 0,
+        (None, Ok(Some(code))) => u8::try_from(code).unwrap_or(EXIT_SCRIPT_ERROR),
+        (None, Err(message)) => {
             eprintln!("exec-lua: {message}");
+            if message.contains(LUA_MEMORY_ERROR) {
+                eprintln!(
+                    "exec-lua: the script's Lua memory reached its limit (--memory-limit {})",
+                    cli.memory_limit
+                );
+            }
             EXIT_SCRIPT_ERROR
         }
     };
@@ -381,11 +520,67 @@ async fn run(registry: Registry, cli: Cli, script: Option<Script>) -> u8 {
     code
 }
 
+/// The chunk name of the limits' wrappers of `pcall` and `xpcall`.
+#[cfg(not(feature = "lua51"))]
+const LIMITS_CHUNK: &str = "exec-lua limits";
+
+/// What Lua's allocation failures say (its own message, `LUA_ERRMEM`).
+const LUA_MEMORY_ERROR: &str = "not enough memory";
+
+/// Stops the script on a signal (128+n) or when `--timeout` passes (124); if
+/// it has not unwound [`STOP_GRACE`] later (stuck in one call into C, or in a
+/// finalizer), kills and reaps the host processes it started and exits.
+async fn watchdog(
+    terminated: impl std::future::Future<Output = (u8, &'static str)>,
+    timeout: Option<Duration>,
+    stopper: exec_lua::Stopper,
+    stop_sender: watch::Sender<Option<u8>>,
+    unwound: Arc<AtomicBool>,
+) {
+    let expired = async {
+        match timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    let (code, reason) = tokio::select! {
+        (code, name) = terminated => (code, name.to_owned()),
+        () = expired => {
+            let timeout = timeout.unwrap_or_default();
+            (EXIT_TIMEOUT, format!("its --timeout of {timeout:?} passed"))
+        }
+    };
+    if code == EXIT_TIMEOUT {
+        eprintln!("exec-lua: the script was stopped: {reason}");
+    }
+    // The status first: the script's end, which the stop brings, reads it.
+    let _ = stop_sender.send(Some(code));
+    stopper.stop(reason);
+    tokio::time::sleep(STOP_GRACE).await;
+    if unwound.load(Ordering::Acquire) {
+        return;
+    }
+    exec_lua::restore_host_terminal();
+    eprintln!(
+        "exec-lua: the script did not stop within {STOP_GRACE:?} (a long call into C or a \
+         finalizer); killing what it started and exiting"
+    );
+    let left = exec_native::kill_and_reap_all(REAP_LIMIT).await;
+    if !left.is_empty() {
+        eprintln!(
+            "exec-lua: warning: {} child processes not reaped within {REAP_LIMIT:?}: {left:?}",
+            left.len()
+        );
+    }
+    std::process::exit(i32::from(code));
+}
+
 /// Waits for SIGINT, SIGTERM, SIGHUP or SIGQUIT; the status to exit with
-/// (128+n). The handlers are installed before the future is first polled, so
-/// a signal that comes while the script's first steps run is not missed. One
-/// that cannot be installed keeps its default action.
-fn termination() -> impl std::future::Future<Output = u8> {
+/// (128+n) and the signal's name. The handlers are installed before the
+/// future is first polled, so a signal that comes while the script's first
+/// steps run is not missed. One that cannot be installed keeps its default
+/// action.
+fn termination() -> impl std::future::Future<Output = (u8, &'static str)> + Send {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt()).ok();
     let mut terminate = signal(SignalKind::terminate()).ok();
@@ -401,10 +596,10 @@ fn termination() -> impl std::future::Future<Output = u8> {
     }
     async move {
         tokio::select! {
-            () = received(&mut interrupt) => 130,
-            () = received(&mut terminate) => 143,
-            () = received(&mut hangup) => 129,
-            () = received(&mut quit) => 131,
+            () = received(&mut interrupt) => (130, "SIGINT"),
+            () = received(&mut terminate) => (143, "SIGTERM"),
+            () = received(&mut hangup) => (129, "SIGHUP"),
+            () = received(&mut quit) => (131, "SIGQUIT"),
         }
     }
 }
@@ -415,7 +610,9 @@ fn prepare(
     script: Option<&Script>,
     exit_sender: watch::Sender<Option<u8>>,
 ) -> mlua::Result<Lua> {
-    let options = exec_lua::StateOptions::new().allow_file_access(cli.allow_file_access);
+    let options = exec_lua::StateOptions::new()
+        .allow_file_access(cli.allow_file_access)
+        .with_memory_limit(cli.memory_limit.0);
     let lua = exec_lua::new_state_with(Arc::new(registry), options)?;
     // arg, as the standalone `lua` interpreter sets it.
     let arg = lua.create_table()?;
@@ -481,12 +678,17 @@ async fn call_with_traceback(
             let Ok(traceback) = lua.traceback(Some(&text), 1) else {
                 return Ok(text);
             };
-            // The runner's own frame says nothing about the script.
+            // The runner's own frames (its xpcall, and the limits' wrapper
+            // around it and the handler) say nothing about the script.
             let traceback = traceback.to_string_lossy();
-            Ok(traceback
-                .strip_suffix("\n\t[C]: in function 'xpcall'")
-                .unwrap_or(&traceback)
-                .to_owned())
+            let mut lines: Vec<&str> = traceback
+                .lines()
+                .filter(|line| !line.contains(LIMITS_CHUNK))
+                .collect();
+            while lines.last().is_some_and(|line| line.contains("'xpcall'")) {
+                lines.pop();
+            }
+            Ok(lines.join("\n"))
         })
         .map_err(|e| exec_core::report(&e))?;
     let xpcall: Function = lua

@@ -60,25 +60,48 @@
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
+use std::time::Instant;
 
-/// What a Lua state gives scripts beyond the `exec` module, for
-/// [`new_state_with`](crate::new_state_with) and [`sandbox_with`]. The default
-/// (also [`StateOptions::new`]) gives nothing more: no file access.
+/// What a Lua state gives scripts beyond the `exec` module, and what it lets
+/// them consume, for [`new_state_with`](crate::new_state_with) and
+/// [`sandbox_with`]. The default (also [`StateOptions::new`]) gives nothing
+/// more (no file access), a memory limit of
+/// [`DEFAULT_MEMORY_LIMIT`](crate::DEFAULT_MEMORY_LIMIT) (1 GiB) and no
+/// deadline.
 ///
 /// ```
 /// use exec_lua::StateOptions;
+/// use std::time::{Duration, Instant};
 ///
 /// let options = StateOptions::new();
 /// assert!(!options.file_access_allowed());
-/// assert!(options.allow_file_access(true).file_access_allowed());
+/// assert_eq!(options.memory_limit(), Some(exec_lua::DEFAULT_MEMORY_LIMIT));
+/// let options = options
+///     .allow_file_access(true)
+///     .with_memory_limit(Some(64 << 20))
+///     .with_deadline(Some(Instant::now() + Duration::from_secs(30)));
+/// assert!(options.file_access_allowed());
+/// assert_eq!(options.memory_limit(), Some(64 << 20));
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateOptions {
     file_access: bool,
+    memory_limit: Option<usize>,
+    deadline: Option<Instant>,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        Self {
+            file_access: false,
+            memory_limit: Some(crate::DEFAULT_MEMORY_LIMIT),
+            deadline: None,
+        }
+    }
 }
 
 impl StateOptions {
-    /// The sandbox's defaults: no file access.
+    /// The sandbox's defaults: no file access, 1 GiB of memory, no deadline.
     pub fn new() -> Self {
         Self::default()
     }
@@ -101,6 +124,37 @@ impl StateOptions {
     /// Whether [`allow_file_access`](Self::allow_file_access) is on.
     pub fn file_access_allowed(&self) -> bool {
         self.file_access
+    }
+
+    /// The most memory the Lua state may hold, in bytes (`None`: no limit).
+    /// An allocation past it fails with Lua's "not enough memory" error,
+    /// which the script sees as any error (and the `exec-lua` runner reports,
+    /// naming the limit, with exit status 1). Output held for the script is
+    /// bounded apart: 1 MiB per unread stream.
+    #[must_use]
+    pub fn with_memory_limit(mut self, bytes: Option<usize>) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// The memory limit ([`with_memory_limit`](Self::with_memory_limit)).
+    pub fn memory_limit(&self) -> Option<usize> {
+        self.memory_limit
+    }
+
+    /// When the script is stopped (`None`: never): its running code and its
+    /// waits raise "the script was stopped: its deadline passed", as a
+    /// [`Stopper`](crate::Stopper) would, with
+    /// [`StopReason::Deadline`](crate::StopReason::Deadline).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The deadline ([`with_deadline`](Self::with_deadline)).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 }
 
@@ -199,7 +253,7 @@ pub fn sandbox_with(lua: &Lua, options: StateOptions) -> mlua::Result<()> {
             searchers.raw_set(2, search_files)?;
         }
     }
-    Ok(())
+    crate::limits::install(lua, options.memory_limit, options.deadline)
 }
 
 /// Replaces every function that reaches a file (or the host's environment)

@@ -22,6 +22,7 @@
 //! coroutine's traceback, by the call that was driving it: the main flow fails
 //! as a Wippy process does.
 
+use crate::limits::Limits;
 use mlua::thread::AsyncThread;
 use mlua::{LightUserData, Lua, MultiValue, Thread, Value, WeakLua};
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
+use tokio::task::Unconstrained;
 
 /// What a failed spawned coroutine's error says before its own message.
 pub(crate) const SPAWN_FAILED: &str = "a coroutine started by coroutine.spawn failed: ";
@@ -59,17 +61,31 @@ fn returned_failure(values: &MultiValue) -> Option<String> {
     }
 }
 
+/// What a wait that can never end raises, as Go's runtime says it.
+pub(crate) const DEADLOCK: &str = "all coroutines are asleep - deadlock! This wait, and every \
+     coroutine's, is a channel operation that nothing can complete: no timer, process or other \
+     call is pending that could send, receive or close";
+
 /// The spawned coroutines of one Lua state, kept in its app data.
+///
+/// Waking, spawning and ending a coroutine cost O(1): a woken coroutine's
+/// waker puts its id on the ready queue, and a pass resumes only those.
 pub(crate) struct Scheduler {
     /// Set while a root runs the spawned coroutines: a wait inside one of
     /// them then only polls its own future.
     driving: AtomicBool,
     inner: Mutex<Inner>,
-    roots: Arc<Roots>,
+    shared: Arc<Shared>,
     next_root: AtomicU64,
     /// How many spawned coroutines have not ended: with none, a wait has
     /// nothing to run and skips the root's bookkeeping.
     alive: AtomicUsize,
+    /// Waits (calls in [`Caller::drive`]) pending now, in every coroutine.
+    waiting: AtomicUsize,
+    /// Of those, the channel operations only another coroutine can complete
+    /// (no timer or process feeds their channels): when every wait is one,
+    /// and no coroutine is ready to run, nothing can ever wake any.
+    parked: AtomicUsize,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -83,31 +99,37 @@ impl std::fmt::Debug for Scheduler {
 
 #[derive(Default)]
 struct Inner {
-    /// Spawned coroutines that have run at least once.
-    tasks: Vec<Task>,
+    /// Spawned coroutines that have run at least once, by id.
+    tasks: HashMap<u64, Task>,
     /// Spawned since the last pass began: each runs in the pass that follows.
-    incoming: Vec<Task>,
+    incoming: Vec<(u64, Task)>,
     /// Errors of spawned coroutines in this pass.
     failures: Vec<String>,
+    next_task: u64,
 }
 
 struct Task {
     /// The coroutine itself, to reset when it is stopped.
     thread: Thread,
-    future: AsyncThread<MultiValue>,
+    /// Outside tokio's cooperative budget: every coroutine of a pass runs in
+    /// the one poll of the host's task, and once that poll's budget is spent
+    /// tokio's timers and channels would answer "pending, try again" to each
+    /// of them, waking it at once, over and over.
+    future: Unconstrained<AsyncThread<MultiValue>>,
     waker: Arc<TaskWaker>,
 }
 
-/// The wakers of the calls currently driving the state (usually one: the main
-/// flow's). A spawned coroutine's waker wakes them all.
+/// What wakers reach: the ids of the woken coroutines, and the wakers of the
+/// calls currently driving the state (usually one: the main flow's).
 #[derive(Default)]
-struct Roots {
-    wakers: Mutex<HashMap<u64, Waker>>,
+struct Shared {
+    ready: Mutex<Vec<u64>>,
+    roots: Mutex<HashMap<u64, Waker>>,
 }
 
-impl Roots {
-    fn wake_all(&self) {
-        let wakers: Vec<Waker> = lock(&self.wakers).values().cloned().collect();
+impl Shared {
+    fn wake_roots(&self) {
+        let wakers: Vec<Waker> = lock(&self.roots).values().cloned().collect();
         for waker in wakers {
             waker.wake();
         }
@@ -115,8 +137,9 @@ impl Roots {
 }
 
 struct TaskWaker {
+    id: u64,
     woken: AtomicBool,
-    roots: Weak<Roots>,
+    shared: Weak<Shared>,
 }
 
 impl Wake for TaskWaker {
@@ -125,9 +148,19 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        if let Some(roots) = self.roots.upgrade() {
-            roots.wake_all();
+        if self.woken.swap(true, Ordering::AcqRel) {
+            return; // queued already
+        }
+        if let Some(shared) = self.shared.upgrade() {
+            let first = {
+                let mut ready = lock(&shared.ready);
+                ready.push(self.id);
+                ready.len() == 1
+            };
+            // A queue that was not empty has woken the roots already.
+            if first {
+                shared.wake_roots();
+            }
         }
     }
 }
@@ -137,9 +170,11 @@ impl Scheduler {
         Self {
             driving: AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
-            roots: Arc::new(Roots::default()),
+            shared: Arc::new(Shared::default()),
             next_root: AtomicU64::new(0),
             alive: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
         }
     }
 
@@ -160,16 +195,24 @@ impl Scheduler {
 
     /// Adds a coroutine; it first runs in the next pass.
     fn add(&self, thread: Thread, future: AsyncThread<MultiValue>) {
+        let mut inner = lock(&self.inner);
+        let id = inner.next_task;
+        inner.next_task += 1;
         let waker = Arc::new(TaskWaker {
+            id,
+            // Not queued: `incoming` runs it.
             woken: AtomicBool::new(true),
-            roots: Arc::downgrade(&self.roots),
+            shared: Arc::downgrade(&self.shared),
         });
         self.alive.fetch_add(1, Ordering::AcqRel);
-        lock(&self.inner).incoming.push(Task {
-            thread,
-            future,
-            waker,
-        });
+        inner.incoming.push((
+            id,
+            Task {
+                thread,
+                future: tokio::task::unconstrained(future),
+                waker,
+            },
+        ));
     }
 
     /// Marks this call as the root, unless another one is running the
@@ -185,11 +228,13 @@ impl Scheduler {
     /// ones it spawns likewise. The errors of the spawned coroutines that
     /// failed come back as one.
     fn run_pass(&self) -> Option<mlua::Error> {
-        let tasks = std::mem::take(&mut lock(&self.inner).tasks);
-        let mut kept = Vec::with_capacity(tasks.len());
-        for mut task in tasks {
-            if self.poll_task(&mut task) {
-                kept.push(task);
+        let ready = std::mem::take(&mut *lock(&self.shared.ready));
+        for id in ready {
+            let task = lock(&self.inner).tasks.remove(&id);
+            if let Some(mut task) = task
+                && self.poll_task(&mut task)
+            {
+                lock(&self.inner).tasks.insert(id, task);
             }
         }
         loop {
@@ -197,14 +242,13 @@ impl Scheduler {
             if incoming.is_empty() {
                 break;
             }
-            for mut task in incoming {
+            for (id, mut task) in incoming {
                 if self.poll_task(&mut task) {
-                    kept.push(task);
+                    lock(&self.inner).tasks.insert(id, task);
                 }
             }
         }
         let mut inner = lock(&self.inner);
-        inner.tasks.extend(kept);
         if inner.failures.is_empty() {
             return None;
         }
@@ -244,7 +288,7 @@ impl Scheduler {
     }
 
     fn set_root_waker(&self, id: u64, waker: &Waker) {
-        let mut wakers = lock(&self.roots.wakers);
+        let mut wakers = lock(&self.shared.roots);
         match wakers.get_mut(&id) {
             Some(known) if known.will_wake(waker) => {}
             Some(known) => known.clone_from(waker),
@@ -258,22 +302,63 @@ impl Scheduler {
     /// waits, it takes over.
     fn leave_root(&self, id: u64) {
         let others = {
-            let mut wakers = lock(&self.roots.wakers);
+            let mut wakers = lock(&self.shared.roots);
             wakers.remove(&id);
             !wakers.is_empty()
         };
         if others {
-            self.roots.wake_all();
+            self.shared.wake_roots();
         }
     }
 
     /// Takes every spawned coroutine out of the scheduler.
     fn take_all(&self) -> Vec<Task> {
         let mut inner = lock(&self.inner);
-        let mut tasks = std::mem::take(&mut inner.tasks);
-        tasks.append(&mut inner.incoming);
+        let mut tasks: Vec<Task> = inner.tasks.drain().map(|(_, task)| task).collect();
+        tasks.extend(inner.incoming.drain(..).map(|(_, task)| task));
+        lock(&self.shared.ready).clear();
         self.alive.fetch_sub(tasks.len(), Ordering::AcqRel);
         tasks
+    }
+
+    /// Whether nothing can ever wake the script again: every wait is a
+    /// parked channel operation and no coroutine is ready or new.
+    fn deadlocked(&self) -> bool {
+        let waiting = self.waiting.load(Ordering::Acquire);
+        waiting > 0
+            && waiting == self.parked.load(Ordering::Acquire)
+            && lock(&self.shared.ready).is_empty()
+            && lock(&self.inner).incoming.is_empty()
+    }
+}
+
+/// Counts a wait in [`Scheduler::waiting`] or [`Scheduler::parked`] while it
+/// lives.
+pub(crate) struct Counted {
+    scheduler: Arc<Scheduler>,
+    parked: bool,
+}
+
+impl Counted {
+    fn new(scheduler: Arc<Scheduler>, parked: bool) -> Self {
+        let counter = if parked {
+            &scheduler.parked
+        } else {
+            &scheduler.waiting
+        };
+        counter.fetch_add(1, Ordering::AcqRel);
+        Self { scheduler, parked }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let counter = if self.parked {
+            &self.scheduler.parked
+        } else {
+            &self.scheduler.waiting
+        };
+        counter.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -300,22 +385,32 @@ impl Drop for Root {
     }
 }
 
-/// What an async call of this crate keeps while it waits: the scheduler, and
-/// a *weak* handle of the state. A call pending in a spawned coroutine that is
-/// never resumed again lives in that coroutine's stack, inside the state: a
-/// strong handle there would keep the state alive for ever, and with it every
-/// process it holds.
+/// What an async call of this crate keeps while it waits: the scheduler, the
+/// state's limits, and a *weak* handle of the state. A call pending in a
+/// spawned coroutine that is never resumed again lives in that coroutine's
+/// stack, inside the state: a strong handle there would keep the state alive
+/// for ever, and with it every process it holds.
 #[derive(Clone)]
 pub(crate) struct Caller {
     lua: WeakLua,
     scheduler: Option<Arc<Scheduler>>,
+    limits: Option<Arc<Limits>>,
 }
 
 impl Caller {
     /// Takes the place of the strong handle an async function is given.
     pub(crate) fn new(lua: Lua) -> Self {
+        let limits = Limits::of(&lua);
+        let scheduler = Scheduler::of(&lua);
+        if let Some(limits) = &limits {
+            let alive = scheduler
+                .as_ref()
+                .map_or(0, |s| s.alive.load(Ordering::Relaxed));
+            limits.count_call(&lua, alive);
+        }
         Self {
-            scheduler: Scheduler::of(&lua),
+            scheduler,
+            limits,
             lua: lua.weak(),
         }
     }
@@ -328,33 +423,84 @@ impl Caller {
             .ok_or_else(|| mlua::Error::runtime("the Lua state is gone"))
     }
 
+    /// Marks the channel operation in progress as one only another coroutine
+    /// can complete, for deadlock detection (see [`DEADLOCK`]), while the
+    /// returned guard lives.
+    pub(crate) fn park(&self) -> Option<Counted> {
+        self.scheduler
+            .clone()
+            .map(|scheduler| Counted::new(scheduler, true))
+    }
+
     /// Awaits `future`, running the spawned coroutines meanwhile if no other
     /// call is (see the module docs).
     ///
     /// # Errors
     ///
-    /// The error of a spawned coroutine that failed while this call ran it.
+    /// The error of a spawned coroutine that failed while this call ran it;
+    /// the stop of a stopped script (see [`limits`](crate::limits)); a
+    /// deadlock ([`DEADLOCK`]) when this call drives the state and nothing
+    /// can wake any coroutine.
     pub(crate) async fn drive<F: Future>(&self, future: F) -> mlua::Result<F::Output> {
         let mut future = std::pin::pin!(future);
+        let limits = self.limits.clone();
+        let mut stopped = std::pin::pin!(async move {
+            match limits {
+                Some(limits) => limits.stopped().await,
+                None => std::future::pending().await,
+            }
+        });
         let mut root = self.scheduler.clone().map(|scheduler| Root {
             scheduler,
             id: None,
         });
+        let mut counted: Option<Counted> = None;
+        let mut suspected = false;
         std::future::poll_fn(move |cx| {
-            if let Some(root) = root.as_mut()
-                && root.scheduler.alive.load(Ordering::Acquire) > 0
-                && let Some(_driving) = root.scheduler.enter()
-            {
-                let scheduler = &root.scheduler;
-                let id = *root
-                    .id
-                    .get_or_insert_with(|| scheduler.next_root.fetch_add(1, Ordering::Relaxed));
-                scheduler.set_root_waker(id, cx.waker());
-                if let Some(failure) = scheduler.run_pass() {
-                    return Poll::Ready(Err(failure));
+            if let Poll::Ready(error) = stopped.as_mut().poll(cx) {
+                return Poll::Ready(Err(error));
+            }
+            let mut drives = false;
+            if let Some(root) = root.as_mut() {
+                if root.scheduler.alive.load(Ordering::Acquire) == 0 {
+                    drives = true;
+                } else if let Some(_driving) = root.scheduler.enter() {
+                    drives = true;
+                    let scheduler = &root.scheduler;
+                    let id = *root
+                        .id
+                        .get_or_insert_with(|| scheduler.next_root.fetch_add(1, Ordering::Relaxed));
+                    scheduler.set_root_waker(id, cx.waker());
+                    if let Some(failure) = scheduler.run_pass() {
+                        return Poll::Ready(Err(failure));
+                    }
                 }
             }
-            future.as_mut().poll(cx).map(Ok)
+            match future.as_mut().poll(cx) {
+                Poll::Ready(output) => Poll::Ready(Ok(output)),
+                Poll::Pending => {
+                    let Some(root) = root.as_ref() else {
+                        return Poll::Pending;
+                    };
+                    if counted.is_none() {
+                        counted = Some(Counted::new(root.scheduler.clone(), false));
+                    }
+                    if drives && root.scheduler.deadlocked() {
+                        // Confirmed on a second look, at once: a wait in a
+                        // coroutine the script made itself is abandoned after
+                        // its first poll (see `coroutines.rs`), never a
+                        // deadlock of the script.
+                        if suspected {
+                            return Poll::Ready(Err(mlua::Error::runtime(DEADLOCK)));
+                        }
+                        suspected = true;
+                        cx.waker().wake_by_ref();
+                    } else {
+                        suspected = false;
+                    }
+                    Poll::Pending
+                }
+            }
         })
         .await
     }

@@ -48,6 +48,8 @@ io.stdout:flush()
 if mode == "error" then error("the script failed") end
 if mode == "exit" then os.exit(5) end
 if mode == "end" then return end
+-- A loop that never calls into exec, and a pcall that would catch a stop.
+if mode == "busy" then while true do pcall(function() while true do end end) end end
 direct:wait()
 "#;
 
@@ -60,6 +62,9 @@ struct Report {
     alive: Vec<String>,
     /// What came to the helper after the runner ended, as `pid state`.
     inherited: Vec<String>,
+    /// From the signal (or, without one, the script's ready line) to the
+    /// runner's end.
+    took: Duration,
 }
 
 /// Runs `scenario` in a helper process (this binary again, filtered to
@@ -86,6 +91,7 @@ fn scenario(test: &str, scenario: &str) -> Report {
             Some(("exit", exit)) => report.exit = exit.to_owned(),
             Some(("alive", what)) => report.alive.push(what.to_owned()),
             Some(("inherited", what)) => report.inherited.push(what.to_owned()),
+            Some(("took", ms)) => report.took = Duration::from_millis(ms.parse().unwrap()),
             _ => panic!("a bad report line: {line}"),
         }
     }
@@ -106,9 +112,15 @@ fn helper(scenario: &str) -> ! {
     std::fs::write(&script, SCRIPT).unwrap();
     let mode = match scenario {
         "end" | "error" | "exit" => scenario,
+        "busy SIGTERM" | "busy timeout" => "busy",
         _ => "wait",
     };
+    let timeout: &[&str] = match scenario {
+        "busy timeout" | "wait timeout" => &["--timeout", "1s"],
+        _ => &[],
+    };
     let mut runner = Command::new(env!("CARGO_BIN_EXE_exec-lua"))
+        .args(timeout)
         .arg(&script)
         .arg(mode)
         .env_remove("RUST_LOG")
@@ -133,16 +145,23 @@ fn helper(scenario: &str) -> ! {
     assert_eq!(started.len(), 5, "{started:?}");
     let signal = match scenario {
         "SIGINT" => Some(Signal::SIGINT),
-        "SIGTERM" => Some(Signal::SIGTERM),
+        "SIGTERM" | "busy SIGTERM" => Some(Signal::SIGTERM),
         "SIGHUP" => Some(Signal::SIGHUP),
         "SIGQUIT" => Some(Signal::SIGQUIT),
         "SIGKILL" => Some(Signal::SIGKILL),
         _ => None,
     };
+    if scenario.starts_with("busy") {
+        // Let it spin first.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let signalled = Instant::now();
     if let Some(signal) = signal {
         kill(Pid::from_raw(i32::try_from(runner.id()).unwrap()), signal).unwrap();
     }
     let status = runner.wait().unwrap();
+    println!();
+    println!("REPORT took {}", signalled.elapsed().as_millis());
     let mut stderr = String::new();
     runner
         .stderr
@@ -268,6 +287,36 @@ fn on_sigterm_the_runner_exits_143_leaving_nothing_alive_or_unreaped() {
         "SIGTERM",
     );
     assert_nothing_left(&report, "code 143");
+}
+
+#[test]
+fn sigterm_ends_a_busy_script_within_a_second_with_143_leaving_nothing_alive() {
+    let report = scenario(
+        "sigterm_ends_a_busy_script_within_a_second_with_143_leaving_nothing_alive",
+        "busy SIGTERM",
+    );
+    assert_nothing_left(&report, "code 143");
+    assert!(report.took < Duration::from_secs(1), "{report:?}");
+}
+
+#[test]
+fn the_timeout_ends_a_busy_script_with_124_leaving_nothing_alive() {
+    let report = scenario(
+        "the_timeout_ends_a_busy_script_with_124_leaving_nothing_alive",
+        "busy timeout",
+    );
+    assert_nothing_left(&report, "code 124");
+    assert!(report.took < Duration::from_secs(2), "{report:?}");
+}
+
+#[test]
+fn the_timeout_ends_a_waiting_script_with_124_leaving_nothing_alive() {
+    let report = scenario(
+        "the_timeout_ends_a_waiting_script_with_124_leaving_nothing_alive",
+        "wait timeout",
+    );
+    assert_nothing_left(&report, "code 124");
+    assert!(report.took < Duration::from_secs(2), "{report:?}");
 }
 
 #[test]

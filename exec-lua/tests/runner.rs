@@ -758,3 +758,182 @@ io.write(pids:receive(), " ", pids:receive(), "\n")
         assert!(gone(pid), "sleep {pid} outlived the runner");
     }
 }
+
+/// Runs the runner under an address-space limit of 1 GiB (`prlimit`), so
+/// that a memory limit that did not hold would end in an allocation failure
+/// and an abort (status 134), not a clean error.
+fn exec_lua_in_1gib(args: &[&str]) -> Output {
+    let mut all = vec!["--as=1073741824", "--", env!("CARGO_BIN_EXE_exec-lua")];
+    all.extend_from_slice(args);
+    let mut child = Command::new("prlimit")
+        .args(&all)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux) runs the runner under a memory limit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("exec-lua {args:?} did not end within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_memory_bomb_ends_with_a_clean_error_naming_the_limit() {
+    // 40 strings of 256 MiB: 10 GiB without a limit.
+    let bomb = r#"local t = {}; for i = 1, 40 do t[i] = string.rep("x", 2^28) .. i end"#;
+    let output = exec_lua_in_1gib(&["--memory-limit", "64MiB", "-e", bomb]);
+    assert_exit(&output, 1);
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("not enough memory"), "{stderr}");
+    assert!(stderr.contains("--memory-limit 64MiB"), "{stderr}");
+
+    // The default limit (1 GiB of Lua memory) holds too; the runner's own
+    // memory stays in the 1 GiB of address space.
+    let output = exec_lua_in_1gib(&["--memory-limit", "512MiB", "-e", bomb]);
+    assert_exit(&output, 1);
+    assert!(text(&output.stderr).contains("not enough memory"));
+}
+
+#[test]
+fn running_out_of_memory_anywhere_in_the_script_is_a_script_error_never_an_abort() {
+    // A channel per level of a recursion (an abort before limits): the
+    // stack's own memory runs out first under 8 MiB (at about 200,000
+    // levels, Lua's "stack overflow" is as clean an end).
+    let recursion =
+        "local function down(n) local ch = channel.new(1); ch:send(n); down(n + 1) end down(1)";
+    let output = exec_lua_in_1gib(&["--memory-limit", "8MiB", "-e", recursion]);
+    assert_exit(&output, 1);
+    assert!(text(&output.stderr).contains("not enough memory"));
+    for script in [
+        // A buffered channel filled for ever.
+        "local ch = channel.new(1e15); local i = 0; while true do i = i + 1; ch:send(string.rep('x', 100) .. i) end",
+        // Coroutines that never end.
+        "local ch = channel.new(); while true do coroutine.spawn(function() ch:receive() end) end",
+        // One table that grows.
+        "local t = {}; local i = 0; while true do i = i + 1; t[i] = {i} end",
+    ] {
+        let output = exec_lua_in_1gib(&["--memory-limit", "64MiB", "-e", script]);
+        assert_exit(&output, 1);
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("not enough memory"), "{script}: {stderr}");
+    }
+}
+
+#[test]
+fn a_deadlocked_script_ends_at_once_with_an_error_naming_where_it_waits() {
+    let started = std::time::Instant::now();
+    let output = exec_lua_within(&["-e", "channel.new(0):receive()"], Duration::from_secs(30));
+    assert_exit(&output, 1);
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("deadlock"), "{stderr}");
+    assert!(
+        stderr.contains("(command line):1: in main chunk"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Every coroutine waits on another: the same.
+    let script = "local a, b = channel.new(), channel.new()
+        coroutine.spawn(function() a:receive(); b:send(1) end)
+        coroutine.spawn(function() b:receive(); a:send(1) end)
+        local done = channel.new()
+        done:receive()";
+    let output = exec_lua_within(&["-e", script], Duration::from_secs(30));
+    assert_exit(&output, 1);
+    assert!(text(&output.stderr).contains("deadlock"));
+}
+
+#[test]
+fn a_wait_that_a_timer_or_a_process_can_end_is_not_a_deadlock() {
+    let script = r#"local ch = channel.new()
+        coroutine.spawn(function() time.sleep("100ms"); ch:send("timer") end)
+        print((ch:receive()))
+        local p = assert(require("exec").get("app:shell"):exec("sleep 0.1"))
+        assert(p:start())
+        print(p:done():receive().code)
+        local t = time.after("50ms")
+        print(type(t:receive()))"#;
+    let output = exec_lua_within(&["-e", script], Duration::from_secs(30));
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "timer\n0\nuserdata\n");
+}
+
+#[test]
+fn max_processes_bounds_what_a_script_runs_at_once() {
+    let script = r#"local shell = assert(require("exec").get("app:shell"))
+        local ps = {}
+        for i = 1, 3 do
+            ps[i] = assert(shell:exec("sleep 30"))
+            local ok, err = ps[i]:start()
+            if not ok then print(i, err:kind(), tostring(err)) end
+        end
+        ps[1]:close(true)
+        local p = assert(shell:exec("true"))
+        assert(p:start())
+        print("after close", p:wait())"#;
+    let output = exec_lua_within(
+        &["--max-processes", "2", "-e", script],
+        Duration::from_secs(30),
+    );
+    assert_exit(&output, 0);
+    assert_eq!(
+        text(&output.stdout),
+        "3\tUnavailable\ttoo many processes: the script (exec-lua --max-processes) allows 2 running at once\n\
+         after close\t0\n"
+    );
+}
+
+#[test]
+fn a_fork_bomb_loop_is_stopped_by_the_default_max_processes() {
+    let script = r#"local shell = assert(require("exec").get("app:shell"))
+        local ps, n = {}, 0
+        while true do
+            local p = assert(shell:exec("sleep 30"))
+            local ok, err = p:start()
+            if not ok then print(n, err:kind()); break end
+            n = n + 1
+            ps[n] = p
+        end"#;
+    let output = exec_lua_within(&["-e", script], Duration::from_secs(60));
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "256\tUnavailable\n");
+}
+
+#[test]
+fn bad_limit_flags_are_usage_errors_naming_the_value() {
+    for (args, says) in [
+        (&["--memory-limit", "12XB"][..], "unknown unit"),
+        (&["--memory-limit", "100"][..], "below the smallest limit"),
+        (&["--memory-limit=-5MiB"][..], "is not a size"),
+        (&["--timeout", "0"][..], "above 0"),
+        (&["--timeout", "soon"][..], "is not a duration"),
+        (&["--timeout=-3s"][..], "above 0"),
+        (&["--max-processes", "0"][..], "0"),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["-e", "print('ran')"]);
+        let output = exec_lua(&all);
+        assert_exit(&output, 2);
+        assert!(
+            text(&output.stderr).contains(says),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert_eq!(text(&output.stdout), "");
+    }
+    // `none` lifts the memory limit.
+    let output = exec_lua(&[
+        "--memory-limit",
+        "none",
+        "-e",
+        "print(#string.rep('x', 2^21))",
+    ]);
+    assert_exit(&output, 0);
+}

@@ -242,8 +242,10 @@ fn the_terminal_is_restored_when_the_script_fails_or_the_runner_is_signalled() {
     ));
     let deadline = Instant::now() + Duration::from_secs(30);
     let pid = loop {
+        // The oldest: the runner, not the guardian it forks (exec-native's
+        // kill-with-parent helper, whose command line is the runner's).
         let found = Command::new("pgrep")
-            .args(["-n", "-f", &marker])
+            .args(["-o", "-f", &marker])
             .output()
             .unwrap();
         if let Ok(pid) = String::from_utf8_lossy(&found.stdout).trim().parse::<i32>() {

@@ -80,10 +80,36 @@ async fn sleep(caller: Caller, value: Value) -> mlua::Result<MultiValue> {
     match duration_arg(&value) {
         Ok(nanos) => {
             let after = std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
-            caller.drive(tokio::time::sleep(after)).await?;
+            if after.is_zero() {
+                // A turn for the others, not a trip through the timer wheel
+                // (a millisecond each).
+                caller.drive(YieldOnce(false)).await?;
+            } else {
+                caller.drive(tokio::time::sleep(after)).await?;
+            }
             Ok(MultiValue::new())
         }
         Err(e) => returns::<Value>(&caller.lua()?, Err(e)),
+    }
+}
+
+/// Pending once (waking itself at once), then ready: lets every other
+/// coroutine that can go on run first.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
