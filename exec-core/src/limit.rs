@@ -22,10 +22,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// # use exec_core::{BoxFuture, CommandSpec, Pipes, Process, ProcessState, ExitStatus};
 /// # use std::sync::Arc;
 /// # #[derive(Debug)] struct Idle;
-/// # #[derive(Debug, Default)] struct Sleeper(Pipes);
+/// # #[derive(Debug)] struct Sleeper(Pipes);
+/// # impl Default for Sleeper { fn default() -> Self { Self(Pipes::new(None, 1024).0) } }
 /// # impl Process for Sleeper {
 /// #     fn pipes(&self) -> &Pipes { &self.0 }
-/// #     fn state(&self) -> ProcessState { ProcessState::Running }
+/// #     fn state(&self) -> ProcessState { ProcessState::Created }
 /// #     fn start(&self) -> BoxFuture<'_, exec_core::Result<()>> { Box::pin(async { Ok(()) }) }
 /// #     fn signal(&self, _: i32) -> BoxFuture<'_, exec_core::Result<()>> { Box::pin(async { Ok(()) }) }
 /// #     fn wait(&self) -> BoxFuture<'_, exec_core::Result<ExitStatus>> { Box::pin(std::future::pending()) }
