@@ -59,12 +59,21 @@ impl std::fmt::Debug for Tls {
     }
 }
 
+/// Which way a websocket's data flows, as far as this side is concerned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Direction {
+    /// Written and read.
+    Both,
+    /// Only read: a write that finds the daemon gone counts as written.
+    Receiving,
+}
+
 /// A connection to the daemon.
 pub(crate) enum Stream {
     Unix(UnixStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// A connection this side only reads from: a write that finds the
-    /// daemon gone counts as written (see [`Client::receiving_websocket`]).
+    /// daemon gone counts as written (see [`Client::websocket_on`]).
     Receiving(Box<Stream>),
 }
 
@@ -424,21 +433,50 @@ impl Client {
 
     /// Opens a websocket to `path` (with its query).
     pub(crate) async fn websocket(&self, path: &str, what: &str) -> Result<WebSocket> {
-        let stream = self.connect().await?;
-        self.upgrade(stream, path, what).await
+        self.websocket_on(None, Direction::Both, path, what).await
     }
 
-    /// Opens a websocket to `path` that this side only reads from (a
-    /// command's stdout or stderr). The daemon pings such a socket and may
+    /// A connection made ahead of the request it will carry, where that is
+    /// safe: over HTTPS, whose handshake is most of a websocket's cost. On
+    /// the unix socket `None`: incusd (6.0) takes its connections there one
+    /// at a time, each only once its first bytes came, so a connection that
+    /// does not speak at once holds up every later one — the daemon's
+    /// answer to another request waited over 30 s behind one silent
+    /// connection (measured). There the connection is made with its request
+    /// ([`websocket_on`](Client::websocket_on)).
+    pub(crate) async fn early_connection(&self) -> Result<Option<Stream>> {
+        match self.transport {
+            Transport::Unix(_) => Ok(None),
+            Transport::Https { .. } => self.connect().await.map(Some),
+        }
+    }
+
+    /// Opens a websocket to `path` on `connection` (from
+    /// [`early_connection`](Client::early_connection)) or on a new one.
+    ///
+    /// A socket this side only reads from (a command's stdout or stderr,
+    /// [`Direction::Receiving`]): the daemon pings such a socket and may
     /// close it right after its last frame; tungstenite answers a ping
     /// before it reads on, and a pong that finds the connection closed
     /// failed the read — losing the frames already received, the output's
     /// end among them. Here such a write counts as written, and the reads
     /// find the frames, then the end.
-    pub(crate) async fn receiving_websocket(&self, path: &str, what: &str) -> Result<WebSocket> {
-        let stream = self.connect().await?;
-        self.upgrade(Stream::Receiving(Box::new(stream)), path, what)
-            .await
+    pub(crate) async fn websocket_on(
+        &self,
+        connection: Option<Stream>,
+        direction: Direction,
+        path: &str,
+        what: &str,
+    ) -> Result<WebSocket> {
+        let stream = match connection {
+            Some(stream) => stream,
+            None => self.connect().await?,
+        };
+        let stream = match direction {
+            Direction::Both => stream,
+            Direction::Receiving => Stream::Receiving(Box::new(stream)),
+        };
+        self.upgrade(stream, path, what).await
     }
 
     /// Upgrades a connection (from [`connect`](Client::connect)) to a

@@ -5,9 +5,9 @@
 //!
 //! `launch` makes sure the events listener is connected (so the operation's
 //! end cannot be missed, however fast the command), creates the operation,
-//! then connects the four websockets at once, well within the daemon's
-//! connect timeout (a command so fast that it ended before `control` joined
-//! runs without it: there is nothing left to signal). Then tasks take over:
+//! then connects the websockets: control first (the command starts as soon
+//! as the others are in), the others' connections made meanwhile, all well
+//! within the daemon's connect timeout. Then tasks take over:
 //! stdout and stderr are read into the pipes until the daemon's empty text
 //! frame (the drop that follows is normal); stdin is forwarded as binary
 //! frames and its end sent as an empty text frame; `control` stays open,
@@ -16,7 +16,7 @@
 //! the operation to end. Every socket has a reader, so the daemon's pings
 //! are answered.
 
-use crate::client::{Client, Events, Operation, REQUEST_TIMEOUT, WebSocket, encode};
+use crate::client::{Client, Direction, Events, Operation, REQUEST_TIMEOUT, WebSocket, encode};
 use crate::error::{BACKEND, IncusError};
 use crate::files;
 use exec_core::backend::{
@@ -188,18 +188,13 @@ impl IncusTransport {
         let id = encode(&operation.id);
         let path =
             |secret: String| format!("/1.0/operations/{id}/websocket?secret={}", encode(&secret));
-        let socket = |fd: &'static str| {
-            let path = secret(fd).map(path);
-            async move { client.websocket(&path?, &format!("fd {fd}")).await }
-        };
-        // A socket whose writes may find the daemon gone once the output
-        // ended (see `Client::receiving_websocket`): the output sockets,
-        // and the terminal, whose keys are of no use once it closed.
-        let receiving = |fd: &'static str| {
+        // The output sockets, and the terminal (whose keys are of no use once
+        // it closed), are only read from: see `Client::websocket_on`.
+        let socket = |connection, direction, fd: &'static str| {
             let path = secret(fd).map(path);
             async move {
                 client
-                    .receiving_websocket(&path?, &format!("fd {fd}"))
+                    .websocket_on(connection, direction, &path?, &format!("fd {fd}"))
                     .await
             }
         };
@@ -213,7 +208,10 @@ impl IncusTransport {
         if command.pty().is_some() {
             // Interactive: one socket both ways (the terminal), and control,
             // which the daemon waits for before the command runs.
-            let (terminal, control) = tokio::try_join!(receiving("0"), socket("control"))?;
+            let (terminal, control) = tokio::try_join!(
+                socket(None, Direction::Receiving, "0"),
+                socket(None, Direction::Both, "control")
+            )?;
             drop(err_sink);
             let (keys, screen) = terminal.split();
             // The daemon waits for both directions to end before the
@@ -227,28 +225,33 @@ impl IncusTransport {
             tokio::spawn(forward_keys(keys, from_user, ended));
             tokio::spawn(run_control(control, control_receiver, exited));
         } else {
-            // All four at once, well within the daemon's connect timeout. The
-            // command starts as soon as 0, 1 and 2 are there (the daemon
-            // answers control's upgrade only then), so a fast command can be
-            // over before control joins: the daemon then refuses control with
-            // an error answer ("Only running operations can be connected"),
-            // and there is nothing left to signal. Any other failure fails
-            // the start.
-            let (control, data) = tokio::join!(socket("control"), async {
-                tokio::try_join!(socket("0"), receiving("1"), receiving("2"))
-            });
-            let (stdin, stdout, stderr) = data?;
-            let control = match control {
-                Ok(ws) => Some(ws),
-                Err(IncusError::Api { .. }) => None,
-                Err(e) => return Err(e),
+            // Control first: the daemon runs the command as soon as 0, 1 and 2
+            // are connected, and a control socket that joins as a fast
+            // command ends may be waited for and never closed by the daemon
+            // (incus 6.0 `instance_exec.go`: its finisher saw no control
+            // connection, its control handler then finds one and reads it),
+            // so the operation would never end. Over HTTPS the other three
+            // connections (their TLS handshakes) are made meanwhile and only
+            // upgraded once control is in, as the incus CLI orders them.
+            let early = async {
+                tokio::try_join!(
+                    client.early_connection(),
+                    client.early_connection(),
+                    client.early_connection()
+                )
             };
+            let (control, early) = tokio::join!(socket(None, Direction::Both, "control"), early);
+            let control = control?;
+            let (to_stdin, from_stdout, from_stderr) = early?;
+            let (stdin, stdout, stderr) = tokio::try_join!(
+                socket(to_stdin, Direction::Both, "0"),
+                socket(from_stdout, Direction::Receiving, "1"),
+                socket(from_stderr, Direction::Receiving, "2"),
+            )?;
             tokio::spawn(read_output(stdout, out_sink, self.stream("stdout")));
             tokio::spawn(read_output(stderr, err_sink, self.stream("stderr")));
             tokio::spawn(forward_stdin(stdin, from_user, exited.clone()));
-            if let Some(control) = control {
-                tokio::spawn(run_control(control, control_receiver, exited));
-            }
+            tokio::spawn(run_control(control, control_receiver, exited));
         }
         let ending = Ending {
             target: self.target.clone(),

@@ -2,8 +2,10 @@
 //! a real daemon that cuts the connections it is told to, and a fake daemon
 //! whose every answer the test writes.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
@@ -121,13 +123,16 @@ impl Drop for FakeDaemon {
 /// A proxy on a unix socket (or loopback TCP) in front of a daemon's unix
 /// socket. Connections whose request head `cuttable` picks are cut on
 /// [`cut`](Proxy::cut); [`stop`](Proxy::stop) cuts them all and stops
-/// listening, as a daemon that goes away.
+/// listening, as a daemon that goes away. Made by
+/// [`delaying_incus_control`](Proxy::delaying_incus_control), it holds back
+/// the upgrade of every Incus exec's control websocket instead.
 #[derive(Debug)]
 pub struct Proxy {
     /// Where it listens: `unix:///…` or `tcp://127.0.0.1:PORT`.
     pub host: String,
     cut: watch::Sender<u64>,
     heads: Arc<Mutex<Vec<String>>>,
+    upgrades: Arc<Mutex<Vec<&'static str>>>,
     task: tokio::task::JoinHandle<()>,
     socket: Option<PathBuf>,
 }
@@ -136,7 +141,38 @@ impl Proxy {
     /// A proxy to the daemon at `upstream` (a unix socket) listening on a
     /// socket in `dir` (or on loopback TCP when `dir` is `None`).
     pub async fn start(upstream: &Path, dir: Option<&Path>, cuttable: fn(&str) -> bool) -> Self {
+        Self::spawn(upstream, dir, cuttable, None).await
+    }
+
+    /// A proxy to an Incus daemon at `upstream` that holds every exec's
+    /// control websocket upgrade back for `delay` before passing it on, as
+    /// a slow network or a loaded client would. It learns which secret is
+    /// control's from the exec answers it carries; the order in which it
+    /// passed the upgrades on is [`upgrades`](Proxy::upgrades).
+    pub async fn delaying_incus_control(
+        upstream: &Path,
+        dir: Option<&Path>,
+        delay: Duration,
+    ) -> Self {
+        Self::spawn(upstream, dir, |_| false, Some(delay)).await
+    }
+
+    /// The websocket upgrades a
+    /// [`delaying_incus_control`](Proxy::delaying_incus_control) proxy
+    /// passed on to the daemon, in order: `"control"` or `"data"`.
+    pub fn upgrades(&self) -> Vec<&'static str> {
+        self.upgrades.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    async fn spawn(
+        upstream: &Path,
+        dir: Option<&Path>,
+        cuttable: fn(&str) -> bool,
+        control_delay: Option<Duration>,
+    ) -> Self {
         let (cut, _) = watch::channel(0u64);
+        let control = ControlSecrets::default();
+        let upgrades = control.upgrades.clone();
         let heads = Arc::new(Mutex::new(Vec::new()));
         let upstream = upstream.to_owned();
         let (host, socket, accept): (String, Option<PathBuf>, Accept) = match dir {
@@ -175,6 +211,7 @@ impl Proxy {
                 let upstream = upstream.clone();
                 let mut cut = cut_signal.subscribe();
                 let recorded = recorded.clone();
+                let control = control.clone();
                 connections.spawn(async move {
                     let mut client = client;
                     let Ok(mut daemon) = UnixStream::connect(&upstream).await else {
@@ -191,7 +228,14 @@ impl Proxy {
                     if let Ok(mut heads) = recorded.lock() {
                         heads.push(head.lines().next().unwrap_or("").to_owned());
                     }
+                    if let Some(delay) = control_delay {
+                        control.hold_back(&head, delay).await;
+                    }
                     if daemon.write_all(&first).await.is_err() {
+                        return;
+                    }
+                    if control_delay.is_some() {
+                        control.relay(client, daemon).await;
                         return;
                     }
                     let copy = tokio::io::copy_bidirectional(&mut client, &mut daemon);
@@ -212,6 +256,7 @@ impl Proxy {
             host,
             cut,
             heads,
+            upgrades,
             task,
             socket,
         }
@@ -239,6 +284,82 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The control secrets of the exec operations a proxy has seen created.
+#[derive(Debug, Clone, Default)]
+struct ControlSecrets {
+    secrets: Arc<Mutex<HashSet<String>>>,
+    upgrades: Arc<Mutex<Vec<&'static str>>>,
+}
+
+impl ControlSecrets {
+    const KEY: &'static [u8] = br#""control":""#;
+
+    /// Holds the request `head` back for `delay` if it upgrades a control
+    /// websocket; notes each upgrade as it goes on.
+    async fn hold_back(&self, head: &str, delay: Duration) {
+        let line = head.lines().next().unwrap_or("");
+        let Some((_, query)) = line.split_once("secret=") else {
+            return;
+        };
+        let secret = query.split([' ', '&']).next().unwrap_or("");
+        let control = self
+            .secrets
+            .lock()
+            .map(|s| s.contains(secret))
+            .unwrap_or(false);
+        if control {
+            tokio::time::sleep(delay).await;
+        }
+        if let Ok(mut upgrades) = self.upgrades.lock() {
+            upgrades.push(if control { "control" } else { "data" });
+        }
+    }
+
+    /// Copies both ways, noting every control secret the daemon's answers
+    /// carry before the client can read (and use) it.
+    async fn relay(&self, client: Box<dyn Duplex>, daemon: UnixStream) {
+        let (mut client_reads, mut client_writes) = tokio::io::split(client);
+        let (mut daemon_reads, mut daemon_writes) = daemon.into_split();
+        let up = tokio::io::copy(&mut client_reads, &mut daemon_writes);
+        let down = async {
+            let mut window: Vec<u8> = Vec::new();
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                let n = match daemon_reads.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                window.extend_from_slice(&buffer[..n]);
+                self.note(&window);
+                // Keep enough to find a key split across two reads.
+                let keep = window.len().saturating_sub(256);
+                window.drain(..keep);
+                if client_writes.write_all(&buffer[..n]).await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = up => {}
+            () = down => {}
+        }
+    }
+
+    fn note(&self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while let Some(at) = rest.windows(Self::KEY.len()).position(|w| w == Self::KEY) {
+            rest = &rest[at + Self::KEY.len()..];
+            let Some(end) = rest.iter().position(|&b| b == b'"') else {
+                return;
+            };
+            if let Ok(mut secrets) = self.secrets.lock() {
+                secrets.insert(String::from_utf8_lossy(&rest[..end]).into_owned());
+            }
+            rest = &rest[end..];
+        }
     }
 }
 
