@@ -112,7 +112,13 @@ async fn main() {
     let yaml = "- { name: shell, kind: exec.native, default_env: { PATH: /usr/bin:/bin } }";
     let registry =
         Arc::new(Registry::from_yaml(yaml, Path::new("bench.yaml"), Some("app")).unwrap());
-    let lua = exec_lua::new_state(registry.clone()).unwrap();
+    // `read_all` of 1 GiB holds the whole GiB in one Lua string: past the
+    // default memory limit (1 GiB), which a script reading that much lifts.
+    let lua = exec_lua::new_state_with(
+        registry.clone(),
+        exec_lua::StateOptions::new().with_memory_limit(None),
+    )
+    .unwrap();
     let lua_true: Function = lua
         .load(
             r#"local shell = require("exec").get("app:shell")
