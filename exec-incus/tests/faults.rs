@@ -97,7 +97,7 @@ async fn the_control_socket_is_connected_before_the_command_can_start() {
     };
     let dir = tempfile::tempdir().unwrap();
     let proxy =
-        Proxy::delaying_incus_control(&shared.socket, Some(dir.path()), Duration::from_millis(0))
+        Proxy::delaying_incus_control(&shared.socket, Some(dir.path()), Duration::from_millis(700))
             .await;
     let exec = executor(&proxy.host, &shared.instance, "faults:slow-control");
     for round in 0..3 {
