@@ -375,12 +375,20 @@ pub mod std_baseline {
         assert!(status.success());
     }
 
-    /// `python3`, if it is on the `PATH`.
+    /// The interpreter `python3` on the `PATH` runs (its `sys.executable`),
+    /// if there is one. Not the `PATH` entry itself: a version manager's shim
+    /// (pyenv's is a shell script that runs `pyenv`) adds ~70 ms to every
+    /// run, which is the shim's time, not Python's.
     pub fn python() -> Option<std::path::PathBuf> {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("python3"))
-            .find(|candidate| candidate.is_file())
+        let output = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let path = String::from_utf8(output.stdout).ok()?;
+        let path = std::path::PathBuf::from(path.trim());
+        (output.status.success() && path.is_file()).then_some(path)
     }
 
     /// Runs `program` with `args` to the end (stdout and stderr discarded)
