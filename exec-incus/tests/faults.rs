@@ -89,7 +89,10 @@ async fn an_incusd_restarted_mid_exec_is_unavailable_within_the_bound_and_leaves
 /// never came (seen once in ten CI runs, 96 `echo`s at once over HTTPS).
 /// Control is therefore connected before the other three are asked for:
 /// held back 700 ms by a proxy, control still reaches the daemon first, and
-/// each command ends with its code and output.
+/// each command ends with its code and output. The proxy connects to the
+/// daemon as soon as it accepts, so a connection made early and left silent
+/// reaches the daemon as such — on the unix socket that holds up every later
+/// connection (control's among them), which this test would see as a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_socket_is_connected_before_the_command_can_start() {
     let Some(shared) = daemon_or_skip("incusd", IncusDaemon::from_env()) else {

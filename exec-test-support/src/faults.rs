@@ -141,7 +141,7 @@ impl Proxy {
     /// A proxy to the daemon at `upstream` (a unix socket) listening on a
     /// socket in `dir` (or on loopback TCP when `dir` is `None`).
     pub async fn start(upstream: &Path, dir: Option<&Path>, cuttable: fn(&str) -> bool) -> Self {
-        Self::spawn(upstream, dir, cuttable, None).await
+        Self::spawn(upstream, dir, cuttable, None, Arc::default()).await
     }
 
     /// A proxy to an Incus daemon at `upstream` that holds every exec's
@@ -154,7 +154,13 @@ impl Proxy {
         dir: Option<&Path>,
         delay: Duration,
     ) -> Self {
-        Self::spawn(upstream, dir, |_| false, Some(delay)).await
+        let upgrades = Arc::default();
+        let control = DelayedControl {
+            delay,
+            secrets: Arc::default(),
+            upgrades: Arc::clone(&upgrades),
+        };
+        Self::spawn(upstream, dir, |_| false, Some(control), upgrades).await
     }
 
     /// The websocket upgrades a
@@ -168,11 +174,10 @@ impl Proxy {
         upstream: &Path,
         dir: Option<&Path>,
         cuttable: fn(&str) -> bool,
-        control_delay: Option<Duration>,
+        control: Option<DelayedControl>,
+        upgrades: Arc<Mutex<Vec<&'static str>>>,
     ) -> Self {
         let (cut, _) = watch::channel(0u64);
-        let control = ControlSecrets::default();
-        let upgrades = control.upgrades.clone();
         let heads = Arc::new(Mutex::new(Vec::new()));
         let upstream = upstream.to_owned();
         let (host, socket, accept): (String, Option<PathBuf>, Accept) = match dir {
@@ -228,13 +233,13 @@ impl Proxy {
                     if let Ok(mut heads) = recorded.lock() {
                         heads.push(head.lines().next().unwrap_or("").to_owned());
                     }
-                    if let Some(delay) = control_delay {
-                        control.hold_back(&head, delay).await;
+                    if let Some(control) = &control {
+                        control.hold_back(&head).await;
                     }
                     if daemon.write_all(&first).await.is_err() {
                         return;
                     }
-                    if control_delay.is_some() {
+                    if let Some(control) = &control {
                         control.relay(client, daemon).await;
                         return;
                     }
@@ -287,19 +292,21 @@ impl Drop for Proxy {
     }
 }
 
-/// The control secrets of the exec operations a proxy has seen created.
-#[derive(Debug, Clone, Default)]
-struct ControlSecrets {
+/// What a [`Proxy::delaying_incus_control`] proxy holds back, and the
+/// control secrets of the exec operations it has seen created.
+#[derive(Debug, Clone)]
+struct DelayedControl {
+    delay: Duration,
     secrets: Arc<Mutex<HashSet<String>>>,
     upgrades: Arc<Mutex<Vec<&'static str>>>,
 }
 
-impl ControlSecrets {
+impl DelayedControl {
     const KEY: &'static [u8] = br#""control":""#;
 
-    /// Holds the request `head` back for `delay` if it upgrades a control
+    /// Holds the request `head` back for the delay if it upgrades a control
     /// websocket; notes each upgrade as it goes on.
-    async fn hold_back(&self, head: &str, delay: Duration) {
+    async fn hold_back(&self, head: &str) {
         let line = head.lines().next().unwrap_or("");
         let Some((_, query)) = line.split_once("secret=") else {
             return;
@@ -311,7 +318,7 @@ impl ControlSecrets {
             .map(|s| s.contains(secret))
             .unwrap_or(false);
         if control {
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(self.delay).await;
         }
         if let Ok(mut upgrades) = self.upgrades.lock() {
             upgrades.push(if control { "control" } else { "data" });
